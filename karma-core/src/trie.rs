@@ -1,0 +1,614 @@
+//! A persistent hash trie with Merkle hashes: the structure under snapshots.
+//!
+//! A hash array mapped trie (32-way, keyed by a stable 64-bit hash of the key)
+//! whose nodes are shared between versions through `Arc`: a clone is O(1) and
+//! a change copies only the path from the root to the changed entry, in place
+//! when that path is not shared.
+//!
+//! Its shape depends only on the set of keys, never on insertion order (a
+//! subtree holding one key collapses into a leaf, equal full hashes go to a
+//! sorted collision bucket), so each node can carry a Merkle hash of its
+//! subtree, computed lazily and cached, as git does for trees. Diffing two
+//! tries skips every pair of subtrees that are the same node or have equal
+//! cached hashes, so it costs O(changes · depth), not O(n).
+
+use std::sync::{Arc, OnceLock};
+
+use crate::hash::{Canonical, ContentHash};
+
+const BITS: u32 = 5;
+const MASK: u64 = (1 << BITS) - 1;
+
+/// A key that can live in a [`Trie`].
+pub(crate) trait TrieKey: Clone + Ord {
+    /// A stable 64-bit hash: it fixes the trie's shape, so it must never
+    /// change between versions or processes.
+    fn trie_hash(&self) -> u64;
+    /// Writes the key into a canonical encoding.
+    fn write_key(&self, c: &mut Canonical);
+}
+
+/// A value that can live in a [`Trie`].
+pub(crate) trait TrieValue: Clone + PartialEq {
+    /// The hash of the value's content.
+    fn merkle(&self) -> ContentHash;
+}
+
+pub(crate) struct Trie<K, V> {
+    root: Arc<Node<K, V>>,
+    len: usize,
+}
+
+struct Node<K, V> {
+    bitmap: u32,
+    entries: Vec<Entry<K, V>>,
+    merkle: OnceLock<ContentHash>,
+}
+
+enum Entry<K, V> {
+    Leaf { hash: u64, key: K, value: V },
+    /// Two or more keys with the same full hash, sorted by key.
+    Collision { hash: u64, items: Arc<Vec<(K, V)>> },
+    Node(Arc<Node<K, V>>),
+}
+
+impl<K: Clone, V: Clone> Clone for Entry<K, V> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Leaf { hash, key, value } => Self::Leaf { hash: *hash, key: key.clone(), value: value.clone() },
+            Self::Collision { hash, items } => Self::Collision { hash: *hash, items: Arc::clone(items) },
+            Self::Node(n) => Self::Node(Arc::clone(n)),
+        }
+    }
+}
+
+impl<K: Clone, V: Clone> Clone for Node<K, V> {
+    fn clone(&self) -> Self {
+        Self { bitmap: self.bitmap, entries: self.entries.clone(), merkle: OnceLock::new() }
+    }
+}
+
+impl<K, V> Clone for Trie<K, V> {
+    fn clone(&self) -> Self {
+        Self { root: Arc::clone(&self.root), len: self.len }
+    }
+}
+
+impl<K, V> Default for Trie<K, V> {
+    fn default() -> Self {
+        Self { root: Arc::new(Node { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new() }), len: 0 }
+    }
+}
+
+fn index(hash: u64, shift: u32) -> u32 {
+    ((hash >> shift) & MASK) as u32
+}
+
+impl<K, V> Node<K, V> {
+    fn slot(&self, idx: u32) -> Option<usize> {
+        let bit = 1u32 << idx;
+        (self.bitmap & bit != 0).then(|| (self.bitmap & (bit - 1)).count_ones() as usize)
+    }
+
+    fn entry(&self, idx: u32) -> Option<&Entry<K, V>> {
+        self.slot(idx).map(|i| &self.entries[i])
+    }
+}
+
+impl<K: TrieKey, V: TrieValue> Entry<K, V> {
+    fn hash(&self) -> u64 {
+        match self {
+            Self::Leaf { hash, .. } | Self::Collision { hash, .. } => *hash,
+            Self::Node(_) => unreachable!("only leaves and buckets are moved down"),
+        }
+    }
+
+    /// The canonical subtree holding two entries whose hashes differ.
+    fn pair(a: Self, b: Self, shift: u32) -> Node<K, V> {
+        let (ia, ib) = (index(a.hash(), shift), index(b.hash(), shift));
+        let (bitmap, entries) = match ia.cmp(&ib) {
+            std::cmp::Ordering::Less => ((1 << ia) | (1 << ib), vec![a, b]),
+            std::cmp::Ordering::Greater => ((1 << ia) | (1 << ib), vec![b, a]),
+            std::cmp::Ordering::Equal => (1 << ia, vec![Self::Node(Arc::new(Self::pair(a, b, shift + BITS)))]),
+        };
+        Node { bitmap, entries, merkle: OnceLock::new() }
+    }
+
+    fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a K, &'a V)) {
+        match self {
+            Self::Leaf { key, value, .. } => f(key, value),
+            Self::Collision { items, .. } => items.iter().for_each(|(k, v)| f(k, v)),
+            Self::Node(n) => n.entries.iter().for_each(|e| e.for_each(f)),
+        }
+    }
+
+    fn write_merkle(&self, c: &mut Canonical) {
+        match self {
+            Self::Leaf { key, value, .. } => {
+                c.tag(0);
+                key.write_key(c);
+                c.hash(&value.merkle());
+            }
+            Self::Collision { items, .. } => {
+                c.tag(1).u64(items.len() as u64);
+                for (key, value) in items.iter() {
+                    key.write_key(c);
+                    c.hash(&value.merkle());
+                }
+            }
+            Self::Node(n) => {
+                c.tag(2).hash(&n.merkle());
+            }
+        }
+    }
+}
+
+impl<K: TrieKey, V: TrieValue> Node<K, V> {
+    fn merkle(&self) -> ContentHash {
+        *self.merkle.get_or_init(|| {
+            let mut c = Canonical::new("karma.trie.node.v1");
+            c.u64(u64::from(self.bitmap));
+            for e in &self.entries {
+                e.write_merkle(&mut c);
+            }
+            c.finish()
+        })
+    }
+
+    fn insert(this: &mut Arc<Self>, hash: u64, key: K, value: V, shift: u32) -> Option<V> {
+        let node = Arc::make_mut(this);
+        node.merkle = OnceLock::new();
+        let idx = index(hash, shift);
+        let Some(pos) = node.slot(idx) else {
+            let pos = (node.bitmap & ((1u32 << idx) - 1)).count_ones() as usize;
+            node.entries.insert(pos, Entry::Leaf { hash, key, value });
+            node.bitmap |= 1 << idx;
+            return None;
+        };
+        match &mut node.entries[pos] {
+            Entry::Leaf { hash: h, key: k, value: v } if *h == hash => {
+                if *k == key {
+                    return Some(std::mem::replace(v, value));
+                }
+                let mut items = vec![(k.clone(), v.clone()), (key, value)];
+                items.sort_by(|a, b| a.0.cmp(&b.0));
+                node.entries[pos] = Entry::Collision { hash, items: Arc::new(items) };
+                None
+            }
+            Entry::Collision { hash: h, items } if *h == hash => {
+                let items = Arc::make_mut(items);
+                match items.binary_search_by(|(k, _)| k.cmp(&key)) {
+                    Ok(i) => Some(std::mem::replace(&mut items[i].1, value)),
+                    Err(i) => {
+                        items.insert(i, (key, value));
+                        None
+                    }
+                }
+            }
+            Entry::Node(child) => Self::insert(child, hash, key, value, shift + BITS),
+            entry @ (Entry::Leaf { .. } | Entry::Collision { .. }) => {
+                let old = std::mem::replace(entry, Entry::Node(Arc::new(Node::empty())));
+                let pair = Entry::pair(old, Entry::Leaf { hash, key, value }, shift + BITS);
+                *entry = Entry::Node(Arc::new(pair));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`, which the caller has checked is present.
+    fn remove(this: &mut Arc<Self>, hash: u64, key: &K, shift: u32) -> Option<V> {
+        let node = Arc::make_mut(this);
+        node.merkle = OnceLock::new();
+        let idx = index(hash, shift);
+        let pos = node.slot(idx)?;
+        match &mut node.entries[pos] {
+            Entry::Leaf { key: k, .. } if k == key => {
+                node.bitmap &= !(1 << idx);
+                match node.entries.remove(pos) {
+                    Entry::Leaf { value, .. } => Some(value),
+                    _ => unreachable!("matched a leaf"),
+                }
+            }
+            Entry::Collision { items, .. } => {
+                let items_mut = Arc::make_mut(items);
+                let i = items_mut.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                let (_, value) = items_mut.remove(i);
+                if items_mut.len() == 1 {
+                    let (key, v) = items_mut.pop().expect("one item left");
+                    node.entries[pos] = Entry::Leaf { hash, key, value: v };
+                }
+                Some(value)
+            }
+            Entry::Node(child) => {
+                let value = Self::remove(child, hash, key, shift + BITS)?;
+                if child.entries.len() == 1 && !matches!(child.entries[0], Entry::Node(_)) {
+                    let only = child.entries[0].clone();
+                    node.entries[pos] = only;
+                }
+                Some(value)
+            }
+            Entry::Leaf { .. } => None,
+        }
+    }
+
+    /// The value under `key`, for in-place change; copies the path if shared.
+    fn get_mut<'a>(this: &'a mut Arc<Self>, hash: u64, key: &K, shift: u32) -> Option<&'a mut V> {
+        let node = Arc::make_mut(this);
+        node.merkle = OnceLock::new();
+        let pos = node.slot(index(hash, shift))?;
+        match &mut node.entries[pos] {
+            Entry::Leaf { key: k, value, .. } => (k == key).then_some(value),
+            Entry::Collision { items, .. } => {
+                let items = Arc::make_mut(items);
+                let i = items.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                Some(&mut items[i].1)
+            }
+            Entry::Node(child) => Self::get_mut(child, hash, key, shift + BITS),
+        }
+    }
+
+    fn empty() -> Self {
+        Self { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new() }
+    }
+}
+
+impl<K: TrieKey, V: TrieValue> Trie<K, V> {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        let hash = key.trie_hash();
+        let mut node = &*self.root;
+        let mut shift = 0;
+        loop {
+            match node.entry(index(hash, shift))? {
+                Entry::Leaf { key: k, value, .. } => return (k == key).then_some(value),
+                Entry::Collision { items, .. } => {
+                    return items.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| &items[i].1);
+                }
+                Entry::Node(child) => {
+                    node = child;
+                    shift += BITS;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let old = Node::insert(&mut self.root, key.trie_hash(), key, value, 0);
+        if old.is_none() {
+            self.len += 1;
+        }
+        old
+    }
+
+    /// The value under `key`, mutably (copying the shared part of its path).
+    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        if !self.contains(key) {
+            return None;
+        }
+        Node::get_mut(&mut self.root, key.trie_hash(), key, 0)
+    }
+
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        if !self.contains(key) {
+            return None;
+        }
+        let old = Node::remove(&mut self.root, key.trie_hash(), key, 0);
+        debug_assert!(old.is_some(), "key was present");
+        self.len -= 1;
+        old
+    }
+
+    /// The Merkle hash of the whole trie (cached per node).
+    pub(crate) fn root_hash(&self) -> ContentHash {
+        self.root.merkle()
+    }
+
+    /// Whether the two tries are the same version (no comparison of content).
+    pub(crate) fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.root, &other.root)
+    }
+
+    pub(crate) fn iter(&self) -> Iter<'_, K, V> {
+        Iter { stack: vec![self.root.entries.iter()], bucket: [].iter(), remaining: self.len }
+    }
+
+    /// Entries sorted by key.
+    pub(crate) fn sorted(&self) -> Vec<(&K, &V)> {
+        let mut all: Vec<_> = self.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    /// Calls `f(key, before, after)` for every key whose value differs
+    /// between `self` (before) and `other` (after). Order is unspecified.
+    pub(crate) fn diff<'a>(&'a self, other: &'a Self, f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>)) {
+        diff_nodes(&self.root, &other.root, f);
+    }
+}
+
+fn diff_nodes<'a, K: TrieKey, V: TrieValue>(
+    a: &'a Node<K, V>,
+    b: &'a Node<K, V>,
+    f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>),
+) {
+    if std::ptr::eq(a, b) {
+        return;
+    }
+    if let (Some(x), Some(y)) = (a.merkle.get(), b.merkle.get())
+        && x == y {
+            return;
+        }
+    let mut bits = a.bitmap | b.bitmap;
+    while bits != 0 {
+        let idx = bits.trailing_zeros();
+        bits &= bits - 1;
+        match (a.entry(idx), b.entry(idx)) {
+            (Some(x), None) => x.for_each(&mut |k, v| f(k, Some(v), None)),
+            (None, Some(y)) => y.for_each(&mut |k, v| f(k, None, Some(v))),
+            (Some(Entry::Node(x)), Some(Entry::Node(y))) => diff_nodes(x, y, f),
+            (Some(x), Some(y)) => diff_small(x, y, f),
+            (None, None) => unreachable!("bit set in one of the bitmaps"),
+        }
+    }
+}
+
+/// Diffs two entries at least one of which is a leaf or bucket: few keys on
+/// that side, so collect both and merge.
+fn diff_small<'a, K: TrieKey, V: TrieValue>(
+    a: &'a Entry<K, V>,
+    b: &'a Entry<K, V>,
+    f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>),
+) {
+    let mut xs = Vec::new();
+    a.for_each(&mut |k, v| xs.push((k, v)));
+    let mut ys = Vec::new();
+    b.for_each(&mut |k, v| ys.push((k, v)));
+    xs.sort_unstable_by(|p, q| p.0.cmp(q.0));
+    ys.sort_unstable_by(|p, q| p.0.cmp(q.0));
+    let (mut i, mut j) = (0, 0);
+    while i < xs.len() || j < ys.len() {
+        match (xs.get(i), ys.get(j)) {
+            (Some(&(kx, vx)), Some(&(ky, vy))) => match kx.cmp(ky) {
+                std::cmp::Ordering::Less => {
+                    f(kx, Some(vx), None);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    f(ky, None, Some(vy));
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    if vx != vy {
+                        f(kx, Some(vx), Some(vy));
+                    }
+                    i += 1;
+                    j += 1;
+                }
+            },
+            (Some(&(kx, vx)), None) => {
+                f(kx, Some(vx), None);
+                i += 1;
+            }
+            (None, Some(&(ky, vy))) => {
+                f(ky, None, Some(vy));
+                j += 1;
+            }
+            (None, None) => unreachable!("loop condition"),
+        }
+    }
+}
+
+pub(crate) struct Iter<'a, K, V> {
+    stack: Vec<std::slice::Iter<'a, Entry<K, V>>>,
+    bucket: std::slice::Iter<'a, (K, V)>,
+    remaining: usize,
+}
+
+impl<'a, K, V> Iterator for Iter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((k, v)) = self.bucket.next() {
+                self.remaining -= 1;
+                return Some((k, v));
+            }
+            let top = self.stack.last_mut()?;
+            match top.next() {
+                None => {
+                    self.stack.pop();
+                }
+                Some(Entry::Leaf { key, value, .. }) => {
+                    self.remaining -= 1;
+                    return Some((key, value));
+                }
+                Some(Entry::Collision { items, .. }) => self.bucket = items.iter(),
+                Some(Entry::Node(n)) => self.stack.push(n.entries.iter()),
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+
+impl<K: TrieKey, V: TrieValue> PartialEq for Trie<K, V> {
+    /// Same version, or same length and Merkle hash.
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr_eq(other) || (self.len == other.len && self.root_hash() == other.root_hash())
+    }
+}
+
+impl<K: TrieKey, V: TrieValue> TrieValue for Trie<K, V> {
+    fn merkle(&self) -> ContentHash {
+        self.root_hash()
+    }
+}
+
+impl TrieValue for () {
+    fn merkle(&self) -> ContentHash {
+        ContentHash::from_bytes([0; 32])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A key whose trie hash the test chooses, to force deep paths and
+    /// collisions.
+    #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+    struct K(u64, u8);
+
+    impl TrieKey for K {
+        fn trie_hash(&self) -> u64 {
+            self.0
+        }
+        fn write_key(&self, c: &mut Canonical) {
+            c.u64(self.0).tag(self.1);
+        }
+    }
+
+    impl TrieValue for u32 {
+        fn merkle(&self) -> ContentHash {
+            Canonical::new("u32").u64(u64::from(*self)).finish()
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(K, u32),
+        Remove(K),
+        Bump(K),
+    }
+
+    fn key() -> impl Strategy<Value = K> {
+        // Few distinct hashes and sub-keys: many shared prefixes and collisions.
+        (prop_oneof![0u64..8, Just(u64::MAX), Just(1 << 60), Just((1 << 60) | 1), any::<u64>()], 0u8..3)
+            .prop_map(|(h, s)| K(h, s))
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![(key(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)), key().prop_map(Op::Remove), key().prop_map(Op::Bump)],
+            0..120,
+        )
+    }
+
+    fn run(ops: &[Op]) -> (Trie<K, u32>, BTreeMap<K, u32>) {
+        let mut t = Trie::default();
+        let mut m = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Insert(k, v) => assert_eq!(t.insert(k.clone(), *v), m.insert(k.clone(), *v)),
+                Op::Remove(k) => assert_eq!(t.remove(k), m.remove(k)),
+                Op::Bump(k) => {
+                    let want = m.get_mut(k).map(|v| { *v = v.wrapping_add(1); *v });
+                    let got = t.get_mut(k).map(|v| { *v = v.wrapping_add(1); *v });
+                    assert_eq!(got, want);
+                }
+            }
+            assert_eq!(t.len(), m.len());
+        }
+        (t, m)
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_like_btreemap(ops in ops()) {
+            let (t, m) = run(&ops);
+            let got: Vec<_> = t.sorted().into_iter().map(|(k, v)| (k.clone(), *v)).collect();
+            let want: Vec<_> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            prop_assert_eq!(got, want);
+            for (k, v) in &m {
+                prop_assert_eq!(t.get(k), Some(v));
+            }
+        }
+
+        #[test]
+        fn shape_and_hash_ignore_history(a in ops(), b in ops()) {
+            let (ta, ma) = run(&a);
+            let (mut tb, mb) = run(&b);
+            // Rebuild b's content from scratch in reverse order: same hash.
+            let mut fresh = Trie::default();
+            for (k, v) in mb.iter().rev() {
+                fresh.insert(k.clone(), *v);
+            }
+            prop_assert_eq!(tb.root_hash(), fresh.root_hash());
+            prop_assert_eq!(ta.root_hash() == tb.root_hash(), ma == mb);
+            // Make b equal to a by edits: hashes converge.
+            for k in mb.keys() {
+                if !ma.contains_key(k) {
+                    tb.remove(k);
+                }
+            }
+            for (k, v) in &ma {
+                tb.insert(k.clone(), *v);
+            }
+            prop_assert_eq!(tb.root_hash(), ta.root_hash());
+        }
+
+        #[test]
+        fn diff_matches_naive(a in ops(), b in ops(), hash_first in any::<bool>()) {
+            let (ta, ma) = run(&a);
+            // b starts from a's trie, sharing structure.
+            let mut tb = ta.clone();
+            let mut mb = ma.clone();
+            for op in &b {
+                match op {
+                    Op::Insert(k, v) => { tb.insert(k.clone(), *v); mb.insert(k.clone(), *v); }
+                    Op::Remove(k) => { tb.remove(k); mb.remove(k); }
+                    Op::Bump(k) => {
+                        if let Some(v) = tb.get_mut(k) { *v = v.wrapping_add(1); }
+                        if let Some(v) = mb.get_mut(k) { *v = v.wrapping_add(1); }
+                    }
+                }
+            }
+            if hash_first {
+                ta.root_hash();
+                tb.root_hash();
+            }
+            let mut got = Vec::new();
+            ta.diff(&tb, &mut |k, x, y| got.push((k.clone(), x.copied(), y.copied())));
+            got.sort();
+            let mut want = Vec::new();
+            let keys: std::collections::BTreeSet<_> = ma.keys().chain(mb.keys()).collect();
+            for k in keys {
+                let (x, y) = (ma.get(k).copied(), mb.get(k).copied());
+                if x != y {
+                    want.push((k.clone(), x, y));
+                }
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn clone_shares_and_diverges() {
+        let mut a: Trie<K, u32> = Trie::default();
+        for i in 0..1000u64 {
+            a.insert(K(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), 0), i as u32);
+        }
+        let b = a.clone();
+        assert!(a.ptr_eq(&b));
+        a.insert(K(1, 0), 7);
+        assert!(!a.ptr_eq(&b));
+        assert_eq!(b.len(), 1000);
+        assert_eq!(a.len(), 1001);
+        assert_eq!(b.get(&K(1, 0)), None);
+    }
+}
