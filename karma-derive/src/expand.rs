@@ -13,12 +13,13 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     let k = krate;
 
     let param_specs = fields.iter().filter(|f| matches!(f.role, Role::Param)).map(|f| {
-        let (name, wrap) = (&f.name, wrap(k, f));
+        let name = &f.name;
         let with_default = if f.default {
             let ty = &f.ty;
+            let to_default = via(k, f, "to_value", &quote!(&<#ty as ::core::default::Default>::default()));
             quote! {
                 let spec = spec.optional();
-                let spec = match #wrap.to_value(&<#ty as ::core::default::Default>::default()) {
+                let spec = match #to_default {
                     ::core::result::Result::Ok(v) if !v.is_null() => spec.default(v),
                     _ => spec,
                 };
@@ -26,18 +27,22 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
         } else {
             quote!()
         };
+        let (value_type, missing) = (via(k, f, "value_type", &quote!()), via(k, f, "missing", &quote!()));
         quote! {
-            let spec = #k::ParamSpec::new(#name, #wrap.value_type());
+            let mut spec = #k::ParamSpec::new(#name, #value_type);
+            // Required unless an absent value reads back (options, defaults).
+            spec.required = #missing.is_err();
             #with_default
             schema = schema.param(spec);
         }
     });
     let output_specs = fields.iter().filter_map(|f| match &f.role {
         Role::Output { derives_from } => {
-            let (name, wrap) = (&f.name, wrap(k, f));
+            let name = &f.name;
             let derives = derives_from.as_ref().map(|ps| quote!(.derives_from([#(#ps),*])));
+            let value_type = via(k, f, "value_type", &quote!());
             Some(quote! {
-                schema = schema.output(#k::OutputSpec::new(#name, #wrap.value_type())#derives);
+                schema = schema.output(#k::OutputSpec::new(#name, #value_type)#derives);
             })
         }
         _ => None,
@@ -45,9 +50,10 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
 
     let collect = |want_output: bool| {
         let pushes = fields.iter().filter(move |f| matches!(f.role, Role::Output { .. }) == want_output).filter(|f| !matches!(f.role, Role::Skip)).map(|f| {
-            let (name, fid, wrap) = (&f.name, &f.ident, wrap(k, f));
+            let (name, fid) = (&f.name, &f.ident);
+            let to_value = via(k, f, "to_value", &quote!(&self.#fid));
             quote! {
-                let v = #wrap.to_value(&self.#fid)
+                let v = #to_value
                     .map_err(|m| #k::__private::field_error(#kind, #name, m))?;
                 if !v.is_null() {
                     out.push((#k::__private::Name::new_static(#name), v));
@@ -71,11 +77,11 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
             Role::Param => quote!(component.param_value(#name)),
             Role::Output { .. } => quote!(component.output(#name)),
         };
-        let wrap = wrap(k, f);
-        let missing = if f.default { quote!(::core::result::Result::Ok(#default)) } else { quote!(#wrap.missing()) };
+        let from_value = via(k, f, "from_value", &quote!(v));
+        let missing = if f.default { quote!(::core::result::Result::Ok(#default)) } else { via(k, f, "missing", &quote!()) };
         quote! {
             #fid: match #getter {
-                ::core::option::Option::Some(v) => #wrap.from_value(v),
+                ::core::option::Option::Some(v) => #from_value,
                 ::core::option::Option::None => #missing,
             }
             .map_err(|m| #k::__private::field_error(#kind, #name, m))?,
@@ -120,11 +126,12 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     }
 }
 
-/// `(&Wrap::<T>::new())`, spanned at the field's type so that an
-/// unsupported type is reported there.
-fn wrap(k: &syn::Path, f: &Field) -> TokenStream {
+/// `(&Wrap::<T>::new()).method(args)`, spanned at the field's type so that
+/// an unsupported type is reported there.
+fn via(k: &syn::Path, f: &Field, method: &str, args: &TokenStream) -> TokenStream {
     let ty = &f.ty;
-    quote_spanned!(ty.span()=> (&#k::__private::Wrap::<#ty>::new()))
+    let method = syn::Ident::new(method, ty.span());
+    quote_spanned!(ty.span()=> (&#k::__private::Wrap::<#ty>::new()).#method(#args))
 }
 
 /// The errors, plus a stub impl so that uses of the type report nothing more.

@@ -1,0 +1,9 @@
+use karma_core::Component;
+
+#[derive(Component)]
+enum Database {
+    Postgres,
+    Mysql,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use karma_core::Component;
+
+struct Opaque;
+
+#[derive(Component)]
+struct Database {
+    handle: Opaque,
+}
+
+fn main() {}
