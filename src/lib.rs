@@ -38,3 +38,8 @@ pub use karma_store as store;
 pub mod prelude {
     pub use karma_core::prelude::*;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

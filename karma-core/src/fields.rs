@@ -20,14 +20,18 @@ pub struct FieldMap<V> {
 
 impl<V> Default for FieldMap<V> {
     fn default() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            entries: Vec::new(),
+        }
     }
 }
 
 impl<V> FieldMap<V> {
     /// An empty map.
     pub const fn new() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            entries: Vec::new(),
+        }
     }
 
     /// The number of entries.
@@ -137,7 +141,9 @@ impl<V> FieldMap<V> {
 
 impl<V: fmt::Debug> fmt::Debug for FieldMap<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.entries.iter().map(|(k, v)| (k, v))).finish()
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
     }
 }
 
@@ -153,7 +159,8 @@ impl<N: Into<Name>, V> FromIterator<(N, V)> for FieldMap<V> {
 
 impl<'a, V> IntoIterator for &'a FieldMap<V> {
     type Item = (&'a Name, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (Name, V)>, fn(&'a (Name, V)) -> (&'a Name, &'a V)>;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (Name, V)>, fn(&'a (Name, V)) -> (&'a Name, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(n, v)| (n, v))
     }
@@ -201,7 +208,10 @@ mod tests {
         let a: FieldMap<i32> = [("b", 2), ("a", 1), ("c", 3)].into_iter().collect();
         let b: FieldMap<i32> = [("c", 3), ("b", 2), ("a", 1)].into_iter().collect();
         assert_eq!(a, b);
-        assert_eq!(a.names().map(Name::as_str).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            a.names().map(Name::as_str).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
     }
 
     #[test]
@@ -209,7 +219,9 @@ mod tests {
         let a: FieldMap<i32> = [("a", 1), ("c", 3)].into_iter().collect();
         let b: FieldMap<i32> = [("b", 2), ("c", 4)].into_iter().collect();
         let mut seen = Vec::new();
-        a.merge_with(&b, |n, x, y| seen.push((n.to_string(), x.copied(), y.copied())));
+        a.merge_with(&b, |n, x, y| {
+            seen.push((n.to_string(), x.copied(), y.copied()));
+        });
         assert_eq!(
             seen,
             [

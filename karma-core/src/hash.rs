@@ -158,7 +158,12 @@ pub(crate) fn stable_hash64(bytes: &[u8]) -> u64 {
 
 /// Combines two stable hashes (order matters).
 pub(crate) fn combine64(a: u64, b: u64) -> u64 {
-    fmix64(a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(a << 6).wrapping_add(a >> 2))
+    fmix64(
+        a ^ b
+            .wrapping_add(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add(a << 6)
+            .wrapping_add(a >> 2),
+    )
 }
 
 fn fmix64(mut h: u64) -> u64 {
@@ -186,10 +191,7 @@ mod tests {
         let a = Canonical::new("t").str("ab").str("c").finish();
         let b = Canonical::new("t").str("a").str("bc").finish();
         assert_ne!(a, b);
-        assert_ne!(
-            Canonical::new("x").finish(),
-            Canonical::new("y").finish()
-        );
+        assert_ne!(Canonical::new("x").finish(), Canonical::new("y").finish());
     }
 
     #[test]

@@ -45,7 +45,10 @@ impl Key {
     /// Any non-empty string without control characters.
     pub fn parse(text: &str) -> Result<Self> {
         if text.is_empty() {
-            return Err(Error::InvalidKey { key: String::new(), reason: "a key must not be empty" });
+            return Err(Error::InvalidKey {
+                key: String::new(),
+                reason: "a key must not be empty",
+            });
         }
         if text.chars().any(char::is_control) {
             return Err(Error::InvalidKey {
@@ -163,7 +166,10 @@ mod tests {
         assert!(matches!(Key::parse(""), Err(Error::InvalidKey { .. })));
         assert!(matches!(Key::parse("a\nb"), Err(Error::InvalidKey { .. })));
         assert!(matches!(Key::new("", "x"), Err(Error::InvalidKey { .. })));
-        assert_eq!(Key::parse("prod/Deployment/api").unwrap().as_str(), "prod/Deployment/api");
+        assert_eq!(
+            Key::parse("prod/Deployment/api").unwrap().as_str(),
+            "prod/Deployment/api"
+        );
     }
 
     #[test]

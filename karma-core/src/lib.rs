@@ -31,7 +31,7 @@
 //!
 //! # The model
 //!
-//! - A [`Component`] is a node: kind, name, [`Key`] (unique, e.g.
+//! - A [`struct@Component`] is a node: kind, name, [`Key`] (unique, e.g.
 //!   `Database/orders`), params, outputs, runtime observations, labels.
 //! - An [`Edge`] A → B means **A depends on B**. Reference params
 //!   ([`Value::Ref`]) make reference edges automatically.
@@ -82,9 +82,9 @@ pub use secret::{Secret, SecretSalt};
 pub use smol_str::SmolStr;
 pub use snapshot::Snapshot;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
-pub use typed::{FieldValue, Ref, TypedComponent};
 #[doc(hidden)]
 pub use typed::__private;
+pub use typed::{FieldValue, Ref, TypedComponent};
 pub use value::{OutputRef, Value, ValueType};
 
 /// `#[derive(Component)]`: implements [`TypedComponent`] for a struct with
@@ -94,7 +94,7 @@ pub use karma_derive::Component;
 /// The names most programs need: `use karma_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Clock, Component, Delta, Edge, EdgeKind, Graph, Key, ManualClock, Ref, Removal, Secret, SecretSalt, Snapshot,
-        Timestamp, TypedComponent, Value,
+        Clock, Component, Delta, Edge, EdgeKind, Graph, Key, ManualClock, Ref, Removal, Secret,
+        SecretSalt, Snapshot, Timestamp, TypedComponent, Value,
     };
 }

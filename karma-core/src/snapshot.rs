@@ -121,12 +121,18 @@ impl Snapshot {
 
     /// Every component, sorted by key.
     pub fn components_sorted(&self) -> Vec<&Component> {
-        self.components.sorted().into_iter().map(|(_, c)| &**c).collect()
+        self.components
+            .sorted()
+            .into_iter()
+            .map(|(_, c)| &**c)
+            .collect()
     }
 
     /// Every edge, in no particular order.
     pub fn edges(&self) -> impl Iterator<Item = &Edge> + '_ {
-        self.edges.iter().flat_map(|(_, set)| set.iter().map(|(_, e)| &**e))
+        self.edges
+            .iter()
+            .flat_map(|(_, set)| set.iter().map(|(_, e)| &**e))
     }
 
     /// Every edge, sorted by (from, to, kind).
@@ -143,7 +149,10 @@ impl Snapshot {
 
     /// Edges out of `key` (what it depends on).
     pub fn edges_from(&self, key: &Key) -> impl Iterator<Item = &Edge> + '_ {
-        self.edges.get(key).into_iter().flat_map(|set| set.iter().map(|(_, e)| &**e))
+        self.edges
+            .get(key)
+            .into_iter()
+            .flat_map(|set| set.iter().map(|(_, e)| &**e))
     }
 
     /// Edges into `key` (what depends on it).
@@ -190,7 +199,8 @@ impl Snapshot {
     /// computed before are not hashed again.
     pub fn root_hash(&self) -> ContentHash {
         let mut c = Canonical::new("karma.snapshot.v1");
-        c.hash(&self.components.root_hash()).hash(&self.edges.root_hash());
+        c.hash(&self.components.root_hash())
+            .hash(&self.edges.root_hash());
         c.u64(self.schemas.len() as u64);
         for schema in self.schemas.values() {
             c.hash(&schema.content_hash());
@@ -238,7 +248,9 @@ impl Snapshot {
 
     pub(crate) fn put_edge(&mut self, edge: Arc<Edge>) -> Option<Arc<Edge>> {
         let id = edge.id().clone();
-        let old = if let Some(set) = self.edges.get_mut(&id.from) { set.insert(id.clone(), edge) } else {
+        let old = if let Some(set) = self.edges.get_mut(&id.from) {
+            set.insert(id.clone(), edge)
+        } else {
             let mut set = EdgeSet::default();
             set.insert(id.clone(), edge);
             self.edges.insert(id.from.clone(), set);
@@ -326,9 +338,21 @@ impl Serialize for Snapshot {
         SnapshotRepr {
             format: FORMAT,
             root_hash: Some(self.root_hash()),
-            schemas: self.schemas.values().map(|s| std::borrow::Cow::Borrowed(&**s)).collect(),
-            components: self.components_sorted().into_iter().map(std::borrow::Cow::Borrowed).collect(),
-            edges: self.edges_sorted().into_iter().map(std::borrow::Cow::Borrowed).collect(),
+            schemas: self
+                .schemas
+                .values()
+                .map(|s| std::borrow::Cow::Borrowed(&**s))
+                .collect(),
+            components: self
+                .components_sorted()
+                .into_iter()
+                .map(std::borrow::Cow::Borrowed)
+                .collect(),
+            edges: self
+                .edges_sorted()
+                .into_iter()
+                .map(std::borrow::Cow::Borrowed)
+                .collect(),
         }
         .serialize(serializer)
     }
@@ -344,13 +368,19 @@ impl<'de> Deserialize<'de> for Snapshot {
 impl Snapshot {
     fn from_repr(repr: SnapshotRepr<'_>) -> Result<Self> {
         if repr.format != FORMAT {
-            return Err(Error::Codec(format!("unsupported snapshot format {}", repr.format)));
+            return Err(Error::Codec(format!(
+                "unsupported snapshot format {}",
+                repr.format
+            )));
         }
         let mut snap = Self::default();
         let mut schemas = BTreeMap::new();
         for schema in repr.schemas {
             let schema = schema.into_owned();
-            if schemas.insert(schema.kind.clone(), Arc::new(schema)).is_some() {
+            if schemas
+                .insert(schema.kind.clone(), Arc::new(schema))
+                .is_some()
+            {
                 return Err(Error::Codec("two schemas for one kind".into()));
             }
         }
@@ -365,7 +395,10 @@ impl Snapshot {
         for e in repr.edges {
             let e = e.into_owned();
             if !snap.contains(e.from()) || !snap.contains(e.to()) {
-                return Err(Error::Codec(format!("edge {} joins a missing component", e.id())));
+                return Err(Error::Codec(format!(
+                    "edge {} joins a missing component",
+                    e.id()
+                )));
             }
             let id = e.id().clone();
             if snap.put_edge(Arc::new(e)).is_some() {

@@ -50,7 +50,10 @@ impl Timestamp {
     /// This instant moved forward by `d` (saturating).
     #[must_use]
     pub fn plus(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
+        Self(
+            self.0
+                .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
@@ -153,7 +156,9 @@ impl ManualClock {
     pub fn advance(&self, d: Duration) {
         let step = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
         self.0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(t.saturating_add(step)))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(step))
+            })
             .ok();
     }
 }
@@ -171,9 +176,18 @@ mod tests {
     #[test]
     fn displays_rfc3339() {
         assert_eq!(Timestamp::EPOCH.to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Timestamp::from_secs(1_764_097_526).to_string(), "2025-11-25T19:05:26Z");
-        assert_eq!(Timestamp::from_nanos(-1).to_string(), "1969-12-31T23:59:59.999999999Z");
-        assert_eq!(Timestamp::from_secs(951_782_400).to_string(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_secs(1_764_097_526).to_string(),
+            "2025-11-25T19:05:26Z"
+        );
+        assert_eq!(
+            Timestamp::from_nanos(-1).to_string(),
+            "1969-12-31T23:59:59.999999999Z"
+        );
+        assert_eq!(
+            Timestamp::from_secs(951_782_400).to_string(),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]

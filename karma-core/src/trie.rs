@@ -46,17 +46,31 @@ struct Node<K, V> {
 }
 
 enum Entry<K, V> {
-    Leaf { hash: u64, key: K, value: V },
+    Leaf {
+        hash: u64,
+        key: K,
+        value: V,
+    },
     /// Two or more keys with the same full hash, sorted by key.
-    Collision { hash: u64, items: Arc<Vec<(K, V)>> },
+    Collision {
+        hash: u64,
+        items: Arc<Vec<(K, V)>>,
+    },
     Node(Arc<Node<K, V>>),
 }
 
 impl<K: Clone, V: Clone> Clone for Entry<K, V> {
     fn clone(&self) -> Self {
         match self {
-            Self::Leaf { hash, key, value } => Self::Leaf { hash: *hash, key: key.clone(), value: value.clone() },
-            Self::Collision { hash, items } => Self::Collision { hash: *hash, items: Arc::clone(items) },
+            Self::Leaf { hash, key, value } => Self::Leaf {
+                hash: *hash,
+                key: key.clone(),
+                value: value.clone(),
+            },
+            Self::Collision { hash, items } => Self::Collision {
+                hash: *hash,
+                items: Arc::clone(items),
+            },
             Self::Node(n) => Self::Node(Arc::clone(n)),
         }
     }
@@ -64,19 +78,33 @@ impl<K: Clone, V: Clone> Clone for Entry<K, V> {
 
 impl<K: Clone, V: Clone> Clone for Node<K, V> {
     fn clone(&self) -> Self {
-        Self { bitmap: self.bitmap, entries: self.entries.clone(), merkle: OnceLock::new() }
+        Self {
+            bitmap: self.bitmap,
+            entries: self.entries.clone(),
+            merkle: OnceLock::new(),
+        }
     }
 }
 
 impl<K, V> Clone for Trie<K, V> {
     fn clone(&self) -> Self {
-        Self { root: Arc::clone(&self.root), len: self.len }
+        Self {
+            root: Arc::clone(&self.root),
+            len: self.len,
+        }
     }
 }
 
 impl<K, V> Default for Trie<K, V> {
     fn default() -> Self {
-        Self { root: Arc::new(Node { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new() }), len: 0 }
+        Self {
+            root: Arc::new(Node {
+                bitmap: 0,
+                entries: Vec::new(),
+                merkle: OnceLock::new(),
+            }),
+            len: 0,
+        }
     }
 }
 
@@ -109,9 +137,16 @@ impl<K: TrieKey, V: TrieValue> Entry<K, V> {
         let (bitmap, entries) = match ia.cmp(&ib) {
             std::cmp::Ordering::Less => ((1 << ia) | (1 << ib), vec![a, b]),
             std::cmp::Ordering::Greater => ((1 << ia) | (1 << ib), vec![b, a]),
-            std::cmp::Ordering::Equal => (1 << ia, vec![Self::Node(Arc::new(Self::pair(a, b, shift + BITS)))]),
+            std::cmp::Ordering::Equal => (
+                1 << ia,
+                vec![Self::Node(Arc::new(Self::pair(a, b, shift + BITS)))],
+            ),
         };
-        Node { bitmap, entries, merkle: OnceLock::new() }
+        Node {
+            bitmap,
+            entries,
+            merkle: OnceLock::new(),
+        }
     }
 
     fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a K, &'a V)) {
@@ -166,13 +201,20 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
             return None;
         };
         match &mut node.entries[pos] {
-            Entry::Leaf { hash: h, key: k, value: v } if *h == hash => {
+            Entry::Leaf {
+                hash: h,
+                key: k,
+                value: v,
+            } if *h == hash => {
                 if *k == key {
                     return Some(std::mem::replace(v, value));
                 }
                 let mut items = vec![(k.clone(), v.clone()), (key, value)];
                 items.sort_by(|a, b| a.0.cmp(&b.0));
-                node.entries[pos] = Entry::Collision { hash, items: Arc::new(items) };
+                node.entries[pos] = Entry::Collision {
+                    hash,
+                    items: Arc::new(items),
+                };
                 None
             }
             Entry::Collision { hash: h, items } if *h == hash => {
@@ -215,7 +257,11 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
                 let (_, value) = items_mut.remove(i);
                 if items_mut.len() == 1 {
                     let (key, v) = items_mut.pop().expect("one item left");
-                    node.entries[pos] = Entry::Leaf { hash, key, value: v };
+                    node.entries[pos] = Entry::Leaf {
+                        hash,
+                        key,
+                        value: v,
+                    };
                 }
                 Some(value)
             }
@@ -248,7 +294,11 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
     }
 
     fn empty() -> Self {
-        Self { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new() }
+        Self {
+            bitmap: 0,
+            entries: Vec::new(),
+            merkle: OnceLock::new(),
+        }
     }
 }
 
@@ -265,7 +315,10 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
             match node.entry(index(hash, shift))? {
                 Entry::Leaf { key: k, value, .. } => return (k == key).then_some(value),
                 Entry::Collision { items, .. } => {
-                    return items.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| &items[i].1);
+                    return items
+                        .binary_search_by(|(k, _)| k.cmp(key))
+                        .ok()
+                        .map(|i| &items[i].1);
                 }
                 Entry::Node(child) => {
                     node = child;
@@ -316,7 +369,11 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
     }
 
     pub(crate) fn iter(&self) -> Iter<'_, K, V> {
-        Iter { stack: vec![self.root.entries.iter()], bucket: [].iter(), remaining: self.len }
+        Iter {
+            stack: vec![self.root.entries.iter()],
+            bucket: [].iter(),
+            remaining: self.len,
+        }
     }
 
     /// Entries sorted by key.
@@ -328,7 +385,11 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
 
     /// Calls `f(key, before, after)` for every key whose value differs
     /// between `self` (before) and `other` (after). Order is unspecified.
-    pub(crate) fn diff<'a>(&'a self, other: &'a Self, f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>)) {
+    pub(crate) fn diff<'a>(
+        &'a self,
+        other: &'a Self,
+        f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>),
+    ) {
         diff_nodes(&self.root, &other.root, f);
     }
 }
@@ -342,9 +403,10 @@ fn diff_nodes<'a, K: TrieKey, V: TrieValue>(
         return;
     }
     if let (Some(x), Some(y)) = (a.merkle.get(), b.merkle.get())
-        && x == y {
-            return;
-        }
+        && x == y
+    {
+        return;
+    }
     let mut bits = a.bitmap | b.bitmap;
     while bits != 0 {
         let idx = bits.trailing_zeros();
@@ -498,13 +560,26 @@ mod tests {
 
     fn key() -> impl Strategy<Value = K> {
         // Few distinct hashes and sub-keys: many shared prefixes and collisions.
-        (prop_oneof![0u64..8, Just(u64::MAX), Just(1 << 60), Just((1 << 60) | 1), any::<u64>()], 0u8..3)
+        (
+            prop_oneof![
+                0u64..8,
+                Just(u64::MAX),
+                Just(1 << 60),
+                Just((1 << 60) | 1),
+                any::<u64>()
+            ],
+            0u8..3,
+        )
             .prop_map(|(h, s)| K(h, s))
     }
 
     fn ops() -> impl Strategy<Value = Vec<Op>> {
         prop::collection::vec(
-            prop_oneof![(key(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)), key().prop_map(Op::Remove), key().prop_map(Op::Bump)],
+            prop_oneof![
+                (key(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+                key().prop_map(Op::Remove),
+                key().prop_map(Op::Bump)
+            ],
             0..120,
         )
     }
@@ -517,8 +592,14 @@ mod tests {
                 Op::Insert(k, v) => assert_eq!(t.insert(k.clone(), *v), m.insert(k.clone(), *v)),
                 Op::Remove(k) => assert_eq!(t.remove(k), m.remove(k)),
                 Op::Bump(k) => {
-                    let want = m.get_mut(k).map(|v| { *v = v.wrapping_add(1); *v });
-                    let got = t.get_mut(k).map(|v| { *v = v.wrapping_add(1); *v });
+                    let want = m.get_mut(k).map(|v| {
+                        *v = v.wrapping_add(1);
+                        *v
+                    });
+                    let got = t.get_mut(k).map(|v| {
+                        *v = v.wrapping_add(1);
+                        *v
+                    });
                     assert_eq!(got, want);
                 }
             }

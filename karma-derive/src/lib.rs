@@ -1,8 +1,8 @@
 //! `#[derive(Component)]` for Karma. Use it through `karma` or `karma-core`,
 //! which re-export it; its documentation lives on `TypedComponent` there.
 //!
-//! Inside: [`model`] parses and validates the struct into a small model,
-//! collecting every error; [`expand`] turns the model into the impl.
+//! Inside: `model` parses and validates the struct into a small model,
+//! collecting every error; `expand` turns the model into the impl.
 
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
