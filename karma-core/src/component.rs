@@ -11,6 +11,7 @@ use crate::fields::FieldMap;
 use crate::hash::{Canonical, ContentHash};
 use crate::key::{Key, Name};
 use crate::time::Timestamp;
+use crate::tree::StoreTag;
 use crate::value::{OutputRef, Value};
 
 /// A param's value and when it last changed.
@@ -72,6 +73,8 @@ pub struct Component {
     updated: Timestamp,
     #[serde(skip)]
     hash: OnceLock<ContentHash>,
+    #[serde(skip)]
+    tag: OnceLock<StoreTag>,
 }
 
 impl Component {
@@ -95,6 +98,7 @@ impl Component {
             created: Timestamp::EPOCH,
             updated: Timestamp::EPOCH,
             hash: OnceLock::new(),
+            tag: OnceLock::new(),
         }
     }
 
@@ -241,6 +245,16 @@ impl Component {
 
     fn touch(&mut self) {
         self.hash = OnceLock::new();
+        self.tag = OnceLock::new();
+    }
+
+    /// Where a store keeps this exact version, if one said so.
+    pub(crate) fn store_tag(&self) -> Option<StoreTag> {
+        self.tag.get().copied()
+    }
+
+    pub(crate) fn set_store_tag(&self, tag: StoreTag) {
+        let _ = self.tag.set(tag);
     }
 
     /// Sets a param; `changed_at` moves only if the value differs. Returns
@@ -369,6 +383,7 @@ impl Clone for Component {
             created: self.created,
             updated: self.updated,
             hash: self.hash.clone(),
+            tag: self.tag.clone(),
         }
     }
 }

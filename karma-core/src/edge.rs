@@ -5,6 +5,7 @@
 //! API" walks edges backwards, from dependency to dependents.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,7 @@ use crate::fields::FieldMap;
 use crate::hash::{Canonical, ContentHash, combine64, stable_hash64};
 use crate::key::{Key, Name};
 use crate::time::Timestamp;
+use crate::tree::StoreTag;
 use crate::value::Value;
 
 /// What an edge means.
@@ -133,7 +135,7 @@ impl fmt::Display for EdgeId {
 }
 
 /// An edge with its attributes (e.g. latency, cost), version and times.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Edge {
     id: EdgeId,
     #[serde(default)]
@@ -141,7 +143,21 @@ pub struct Edge {
     version: u64,
     created: Timestamp,
     updated: Timestamp,
+    #[serde(skip)]
+    tag: OnceLock<StoreTag>,
 }
+
+impl PartialEq for Edge {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.version == other.version
+            && self.created == other.created
+            && self.updated == other.updated
+            && self.attributes == other.attributes
+    }
+}
+
+impl Eq for Edge {}
 
 impl Edge {
     pub(crate) fn new(id: EdgeId, attributes: FieldMap<Value>, now: Timestamp) -> Self {
@@ -151,6 +167,7 @@ impl Edge {
             version: 1,
             created: now,
             updated: now,
+            tag: OnceLock::new(),
         }
     }
 
@@ -204,9 +221,18 @@ impl Edge {
             return false;
         }
         self.attributes = attributes;
+        self.tag = OnceLock::new();
         self.version += 1;
         self.updated = now;
         true
+    }
+
+    pub(crate) fn store_tag(&self) -> Option<StoreTag> {
+        self.tag.get().copied()
+    }
+
+    pub(crate) fn set_store_tag(&self, tag: StoreTag) {
+        let _ = self.tag.set(tag);
     }
 
     /// The blake3 hash of its canonical encoding.

@@ -155,6 +155,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// Stored data failed a check: an object does not match its hash, a
+    /// trie node is malformed, counts disagree.
+    #[error("corrupt data: {what}")]
+    Corrupt {
+        /// What was found wrong.
+        what: String,
+    },
+
     /// Encoding or decoding (JSON, bincode) failed, or decoded data was
     /// inconsistent.
     #[error("codec error: {0}")]

@@ -65,6 +65,7 @@ mod schema;
 mod secret;
 mod snapshot;
 mod time;
+pub mod tree;
 mod trie;
 mod typed;
 mod value;

@@ -45,6 +45,21 @@ impl TrieValue for Arc<Edge> {
     }
 }
 
+/// The snapshot root hash from its parts' hashes.
+pub(crate) fn root_hash_of<'a>(
+    components: &ContentHash,
+    edges: &ContentHash,
+    schemas: impl ExactSizeIterator<Item = &'a Schema>,
+) -> ContentHash {
+    let mut c = Canonical::new("karma.snapshot.v1");
+    c.hash(components).hash(edges);
+    c.u64(schemas.len() as u64);
+    for schema in schemas {
+        c.hash(&schema.content_hash());
+    }
+    c.finish()
+}
+
 /// Outgoing edges of one component, by id.
 pub(crate) type EdgeSet = Trie<EdgeId, Arc<Edge>>;
 /// Ids of the edges into one component.
@@ -198,14 +213,44 @@ impl Snapshot {
     /// schemas). Computed lazily; parts shared with a snapshot whose hash was
     /// computed before are not hashed again.
     pub fn root_hash(&self) -> ContentHash {
-        let mut c = Canonical::new("karma.snapshot.v1");
-        c.hash(&self.components.root_hash())
-            .hash(&self.edges.root_hash());
-        c.u64(self.schemas.len() as u64);
-        for schema in self.schemas.values() {
-            c.hash(&schema.content_hash());
+        root_hash_of(
+            &self.components.root_hash(),
+            &self.edges.root_hash(),
+            self.schemas.values().map(|s| &**s),
+        )
+    }
+
+    /// A snapshot of these components and schemas, without edges.
+    pub(crate) fn from_parts(
+        components: Trie<Key, Arc<Component>>,
+        schemas: impl Iterator<Item = Schema>,
+    ) -> Self {
+        Self {
+            components,
+            schemas: Arc::new(schemas.map(|s| (s.kind.clone(), Arc::new(s))).collect()),
+            ..Self::default()
         }
-        c.finish()
+    }
+
+    /// Installs the outgoing edge trie and rebuilds the incoming index.
+    pub(crate) fn set_edges(&mut self, edges: Trie<Key, EdgeSet>) {
+        let mut incoming: Trie<Key, IncomingSet> = Trie::default();
+        let mut count = 0;
+        for (_, set) in edges.iter() {
+            for (id, _) in set.iter() {
+                count += 1;
+                if let Some(inc) = incoming.get_mut(&id.to) {
+                    inc.insert(id.clone(), ());
+                } else {
+                    let mut inc = IncomingSet::default();
+                    inc.insert(id.clone(), ());
+                    incoming.insert(id.to.clone(), inc);
+                }
+            }
+        }
+        self.edges = edges;
+        self.incoming = incoming;
+        self.edge_count = count;
     }
 
     /// What changed from `self` to `other`. Costs O(changes), not O(size),

@@ -14,7 +14,9 @@
 
 use std::sync::{Arc, OnceLock};
 
+use crate::error::Error;
 use crate::hash::{Canonical, ContentHash};
+use crate::tree::{StoreTag, StoredEntry, StoredNode, StoredRef};
 
 const BITS: u32 = 5;
 const MASK: u64 = (1 << BITS) - 1;
@@ -39,13 +41,16 @@ pub(crate) struct Trie<K, V> {
     len: usize,
 }
 
-struct Node<K, V> {
+pub(crate) struct Node<K, V> {
     bitmap: u32,
     entries: Vec<Entry<K, V>>,
     merkle: OnceLock<ContentHash>,
+    /// Where a store persisted this node (see `crate::tree`); cleared on
+    /// every change.
+    tag: OnceLock<StoreTag>,
 }
 
-enum Entry<K, V> {
+pub(crate) enum Entry<K, V> {
     Leaf {
         hash: u64,
         key: K,
@@ -78,10 +83,13 @@ impl<K: Clone, V: Clone> Clone for Entry<K, V> {
 
 impl<K: Clone, V: Clone> Clone for Node<K, V> {
     fn clone(&self) -> Self {
+        // Cloned only to be changed (`Arc::make_mut`): neither the hash nor
+        // the store location carries over.
         Self {
             bitmap: self.bitmap,
             entries: self.entries.clone(),
             merkle: OnceLock::new(),
+            tag: OnceLock::new(),
         }
     }
 }
@@ -98,11 +106,7 @@ impl<K, V> Clone for Trie<K, V> {
 impl<K, V> Default for Trie<K, V> {
     fn default() -> Self {
         Self {
-            root: Arc::new(Node {
-                bitmap: 0,
-                entries: Vec::new(),
-                merkle: OnceLock::new(),
-            }),
+            root: Arc::new(Node::empty()),
             len: 0,
         }
     }
@@ -113,6 +117,21 @@ fn index(hash: u64, shift: u32) -> u32 {
 }
 
 impl<K, V> Node<K, V> {
+    fn empty() -> Self {
+        Self {
+            bitmap: 0,
+            entries: Vec::new(),
+            merkle: OnceLock::new(),
+            tag: OnceLock::new(),
+        }
+    }
+
+    /// Forgets the cached hash and store location before a change.
+    fn dirty(&mut self) {
+        self.merkle = OnceLock::new();
+        self.tag = OnceLock::new();
+    }
+
     fn slot(&self, idx: u32) -> Option<usize> {
         let bit = 1u32 << idx;
         (self.bitmap & bit != 0).then(|| (self.bitmap & (bit - 1)).count_ones() as usize)
@@ -146,6 +165,7 @@ impl<K: TrieKey, V: TrieValue> Entry<K, V> {
             bitmap,
             entries,
             merkle: OnceLock::new(),
+            tag: OnceLock::new(),
         }
     }
 
@@ -192,7 +212,7 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
 
     fn insert(this: &mut Arc<Self>, hash: u64, key: K, value: V, shift: u32) -> Option<V> {
         let node = Arc::make_mut(this);
-        node.merkle = OnceLock::new();
+        node.dirty();
         let idx = index(hash, shift);
         let Some(pos) = node.slot(idx) else {
             let pos = (node.bitmap & ((1u32 << idx) - 1)).count_ones() as usize;
@@ -240,7 +260,7 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
     /// Removes `key`, which the caller has checked is present.
     fn remove(this: &mut Arc<Self>, hash: u64, key: &K, shift: u32) -> Option<V> {
         let node = Arc::make_mut(this);
-        node.merkle = OnceLock::new();
+        node.dirty();
         let idx = index(hash, shift);
         let pos = node.slot(idx)?;
         match &mut node.entries[pos] {
@@ -280,7 +300,7 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
     /// The value under `key`, for in-place change; copies the path if shared.
     fn get_mut<'a>(this: &'a mut Arc<Self>, hash: u64, key: &K, shift: u32) -> Option<&'a mut V> {
         let node = Arc::make_mut(this);
-        node.merkle = OnceLock::new();
+        node.dirty();
         let pos = node.slot(index(hash, shift))?;
         match &mut node.entries[pos] {
             Entry::Leaf { key: k, value, .. } => (k == key).then_some(value),
@@ -290,14 +310,6 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
                 Some(&mut items[i].1)
             }
             Entry::Node(child) => Self::get_mut(child, hash, key, shift + BITS),
-        }
-    }
-
-    fn empty() -> Self {
-        Self {
-            bitmap: 0,
-            entries: Vec::new(),
-            merkle: OnceLock::new(),
         }
     }
 }
@@ -392,6 +404,195 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
     ) {
         diff_nodes(&self.root, &other.root, f);
     }
+}
+
+/// Receives a trie's unstored parts during [`Trie::persist`].
+pub(crate) trait PersistVisitor<K, V> {
+    type Error;
+    /// The store whose tags count as "already stored".
+    fn store(&self) -> u64;
+    /// Stores a value (if needed) and says where it is.
+    fn value(&mut self, value: &V) -> Result<StoredRef, Self::Error>;
+    /// Stores a node whose children are stored.
+    fn node(&mut self, node: StoredNode<K>, hash: &ContentHash) -> Result<StoreTag, Self::Error>;
+    /// Keeps an action to run once the write is durable.
+    fn pending(&mut self, set: Box<dyn FnOnce() + Send>);
+}
+
+/// Supplies a stored trie's parts during [`Trie::load`].
+pub(crate) trait LoadVisitor<K, V> {
+    type Error: From<Error>;
+    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<K>, Self::Error>;
+    /// The value stored under `key`, checked against `r.hash`.
+    fn value(&mut self, key: &K, r: &StoredRef) -> Result<V, Self::Error>;
+}
+
+fn corrupt(what: String) -> Error {
+    Error::Corrupt { what }
+}
+
+impl<K, V> Trie<K, V>
+where
+    K: TrieKey + Send + Sync + 'static,
+    V: TrieValue + Send + Sync + 'static,
+{
+    /// Persists every node not yet stored in the visitor's store, children
+    /// first, and returns the root's reference.
+    pub(crate) fn persist<P: PersistVisitor<K, V>>(
+        &self,
+        visitor: &mut P,
+    ) -> Result<StoredRef, P::Error> {
+        persist_node(&self.root, visitor)
+    }
+
+    /// Rebuilds a trie from its stored root, checking each node's shape and
+    /// Merkle hash.
+    pub(crate) fn load<L: LoadVisitor<K, V>>(
+        root: &StoredRef,
+        visitor: &mut L,
+    ) -> Result<Self, L::Error> {
+        let (root, len) = load_node(root, 0, visitor)?;
+        Ok(Self { root, len })
+    }
+}
+
+fn persist_node<K, V, P>(node: &Arc<Node<K, V>>, visitor: &mut P) -> Result<StoredRef, P::Error>
+where
+    K: TrieKey + Send + Sync + 'static,
+    V: TrieValue + Send + Sync + 'static,
+    P: PersistVisitor<K, V>,
+{
+    let hash = node.merkle();
+    if let Some(tag) = node.tag.get().filter(|t| t.store == visitor.store()) {
+        return Ok(StoredRef { hash, tag: *tag });
+    }
+    let mut entries = Vec::with_capacity(node.entries.len());
+    for e in &node.entries {
+        entries.push(match e {
+            Entry::Leaf { key, value, .. } => StoredEntry::Leaf {
+                key: key.clone(),
+                value: visitor.value(value)?,
+            },
+            Entry::Collision { items, .. } => {
+                let mut stored = Vec::with_capacity(items.len());
+                for (k, v) in items.iter() {
+                    stored.push((k.clone(), visitor.value(v)?));
+                }
+                StoredEntry::Collision(stored)
+            }
+            Entry::Node(child) => StoredEntry::Node(persist_node(child, visitor)?),
+        });
+    }
+    let tag = visitor.node(
+        StoredNode {
+            bitmap: node.bitmap,
+            entries,
+        },
+        &hash,
+    )?;
+    let node = Arc::clone(node);
+    visitor.pending(Box::new(move || {
+        // Already set means another store's tag: keep the first.
+        let _ = node.tag.set(tag);
+    }));
+    Ok(StoredRef { hash, tag })
+}
+
+fn load_node<K, V, L>(
+    r: &StoredRef,
+    shift: u32,
+    visitor: &mut L,
+) -> Result<(Arc<Node<K, V>>, usize), L::Error>
+where
+    K: TrieKey,
+    V: TrieValue,
+    L: LoadVisitor<K, V>,
+{
+    if shift >= 64 {
+        return Err(corrupt(format!(
+            "trie node {} lies deeper than any key hash reaches",
+            r.hash
+        ))
+        .into());
+    }
+    let stored = visitor.node(r)?;
+    if stored.entries.len() != stored.bitmap.count_ones() as usize {
+        return Err(corrupt(format!(
+            "trie node {} has {} entries for {} slots",
+            r.hash,
+            stored.entries.len(),
+            stored.bitmap.count_ones()
+        ))
+        .into());
+    }
+    let mut entries = Vec::with_capacity(stored.entries.len());
+    let mut len = 0;
+    let mut bits = stored.bitmap;
+    for e in stored.entries {
+        let idx = bits.trailing_zeros();
+        bits &= bits - 1;
+        let misplaced = || {
+            corrupt(format!(
+                "trie node {} holds a key in the wrong slot",
+                r.hash
+            ))
+        };
+        entries.push(match e {
+            StoredEntry::Leaf { key, value } => {
+                let hash = key.trie_hash();
+                if index(hash, shift) != idx {
+                    return Err(misplaced().into());
+                }
+                let value = visitor.value(&key, &value)?;
+                len += 1;
+                Entry::Leaf { hash, key, value }
+            }
+            StoredEntry::Collision(items) => {
+                let hash = items
+                    .first()
+                    .map(|(k, _)| k.trie_hash())
+                    .ok_or_else(misplaced)?;
+                let sorted = items.windows(2).all(|w| w[0].0 < w[1].0);
+                if items.len() < 2
+                    || !sorted
+                    || items.iter().any(|(k, _)| k.trie_hash() != hash)
+                    || index(hash, shift) != idx
+                {
+                    return Err(corrupt(format!(
+                        "trie node {} has a malformed collision bucket",
+                        r.hash
+                    ))
+                    .into());
+                }
+                let mut loaded = Vec::with_capacity(items.len());
+                for (k, v) in items {
+                    let v = visitor.value(&k, &v)?;
+                    loaded.push((k, v));
+                }
+                len += loaded.len();
+                Entry::Collision {
+                    hash,
+                    items: Arc::new(loaded),
+                }
+            }
+            StoredEntry::Node(child) => {
+                let (node, n) = load_node(&child, shift + BITS, visitor)?;
+                len += n;
+                Entry::Node(node)
+            }
+        });
+    }
+    let node = Node {
+        bitmap: stored.bitmap,
+        entries,
+        merkle: OnceLock::new(),
+        tag: OnceLock::new(),
+    };
+    if node.merkle() != r.hash {
+        return Err(corrupt(format!("trie node does not match its hash {}", r.hash)).into());
+    }
+    let _ = node.tag.set(r.tag);
+    Ok((Arc::new(node), len))
 }
 
 fn diff_nodes<'a, K: TrieKey, V: TrieValue>(

@@ -1,0 +1,568 @@
+//! The snapshot's tree as storage objects: for history stores.
+//!
+//! A snapshot is three hash tries (see `docs/architecture.md`). A store keeps
+//! each trie node, component and edge as one object and refers to objects by
+//! [`StoreTag`] (where the store put it) plus [`ContentHash`] (what it must
+//! hash to). [`Snapshot::persist`] hands a store only the objects it does not
+//! hold yet — a commit of k changes to an n-component snapshot writes
+//! O(k log n) objects — and [`Snapshot::load`] rebuilds a snapshot from them,
+//! checking every object against its hash.
+//!
+//! Tags are remembered by the in-memory nodes, but only once the store
+//! confirms the write is durable ([`Persisted::confirm`]): a failed commit
+//! never leaves a node believing it is stored.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::component::Component;
+use crate::edge::{Edge, EdgeId};
+use crate::error::{Error, Result};
+use crate::hash::ContentHash;
+use crate::key::Key;
+use crate::schema::Schema;
+use crate::snapshot::{EdgeSet, Snapshot};
+use crate::trie::{LoadVisitor, PersistVisitor, Trie};
+
+/// Where a store keeps an object: the store's identity and a location only
+/// that store can resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StoreTag {
+    /// The store's identity (random, fixed when the store is created).
+    pub store: u64,
+    /// The object's location in that store.
+    pub location: u64,
+}
+
+/// A stored object: where it is and what it must hash to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRef {
+    /// Its content hash (a trie node's Merkle hash, a component's or edge's
+    /// content hash).
+    pub hash: ContentHash,
+    /// Where it is.
+    pub tag: StoreTag,
+}
+
+/// One trie node as stored: a 32-bit occupancy map and its entries in bit
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNode<K> {
+    /// Which of the 32 slots are occupied.
+    pub bitmap: u32,
+    /// One entry per occupied slot, in slot order.
+    pub entries: Vec<StoredEntry<K>>,
+}
+
+/// An entry of a stored trie node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredEntry<K> {
+    /// One key and its value.
+    Leaf {
+        /// The key.
+        key: K,
+        /// The value object.
+        value: StoredRef,
+    },
+    /// Keys whose 64-bit trie hashes collide, sorted.
+    Collision(Vec<(K, StoredRef)>),
+    /// A child node.
+    Node(StoredRef),
+}
+
+/// The kinds of object a snapshot is stored as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ObjectKind {
+    /// A component.
+    Component,
+    /// An edge.
+    Edge,
+    /// A node of the component trie (keys: component keys).
+    ComponentNode,
+    /// A node of the outer edge trie (keys: the dependents' keys; values:
+    /// roots of their edge tries).
+    EdgeSetNode,
+    /// A node of one component's edge trie (keys: edge ids).
+    EdgeNode,
+}
+
+/// An object of a stored snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TreeObject {
+    /// A component.
+    Component(Arc<Component>),
+    /// An edge.
+    Edge(Arc<Edge>),
+    /// A node of the component trie.
+    ComponentNode(StoredNode<Key>),
+    /// A node of the outer edge trie.
+    EdgeSetNode(StoredNode<Key>),
+    /// A node of one component's edge trie.
+    EdgeNode(StoredNode<EdgeId>),
+}
+
+impl TreeObject {
+    /// Its kind.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Self::Component(_) => ObjectKind::Component,
+            Self::Edge(_) => ObjectKind::Edge,
+            Self::ComponentNode(_) => ObjectKind::ComponentNode,
+            Self::EdgeSetNode(_) => ObjectKind::EdgeSetNode,
+            Self::EdgeNode(_) => ObjectKind::EdgeNode,
+        }
+    }
+}
+
+/// The roots of a stored snapshot: what a commit records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRoots {
+    /// Root of the component trie.
+    pub components: StoredRef,
+    /// Root of the outer edge trie.
+    pub edges: StoredRef,
+    /// Number of components.
+    pub component_count: u64,
+    /// Number of edges.
+    pub edge_count: u64,
+    /// The registered schemas, by kind order.
+    pub schemas: Vec<Schema>,
+}
+
+impl SnapshotRoots {
+    /// The root hash of the snapshot these roots describe (equal to
+    /// [`Snapshot::root_hash`] of the loaded snapshot).
+    pub fn root_hash(&self) -> ContentHash {
+        crate::snapshot::root_hash_of(&self.components.hash, &self.edges.hash, self.schemas.iter())
+    }
+}
+
+/// Receives the objects of a snapshot that its store does not hold yet,
+/// children before parents.
+pub trait TreeSink {
+    /// The store's error; corruption found by core arrives as an [`Error`].
+    type Error: From<Error>;
+    /// The store's identity, as in its tags.
+    fn store_id(&self) -> u64;
+    /// Stages `object` (whose content hash is `hash`) and says where it will
+    /// be once the write is durable.
+    fn write(&mut self, hash: &ContentHash, object: &TreeObject) -> Result<StoreTag, Self::Error>;
+}
+
+/// Reads the objects of stored snapshots.
+pub trait TreeSource {
+    /// The store's error; corruption found by core arrives as an [`Error`].
+    type Error: From<Error>;
+    /// The object `r` points to, which should be of kind `kind`. Need not
+    /// check the hash: [`Snapshot::load`] does.
+    fn read(&self, r: &StoredRef, kind: ObjectKind) -> Result<TreeObject, Self::Error>;
+}
+
+/// The result of [`Snapshot::persist`]: the roots to record, and the store
+/// locations to remember once the store has made the write durable.
+#[must_use = "call `confirm` after the store's write succeeds"]
+pub struct Persisted {
+    /// The roots of the persisted snapshot.
+    pub roots: SnapshotRoots,
+    /// How many objects were handed to the sink.
+    pub written: usize,
+    pending: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for Persisted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Persisted")
+            .field("roots", &self.roots)
+            .field("written", &self.written)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Persisted {
+    /// Records in the in-memory nodes where they are stored, so the next
+    /// persist of a later snapshot skips them. Call only after the store's
+    /// write succeeded; dropping a `Persisted` instead forgets it.
+    pub fn confirm(self) {
+        for set in self.pending {
+            set();
+        }
+    }
+}
+
+fn corrupt(what: impl Into<String>) -> Error {
+    Error::Corrupt { what: what.into() }
+}
+
+struct Sink<'a, S: TreeSink> {
+    sink: &'a mut S,
+    store: u64,
+    written: usize,
+    pending: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl<S: TreeSink> Sink<'_, S> {
+    fn write(&mut self, hash: &ContentHash, object: &TreeObject) -> Result<StoreTag, S::Error> {
+        self.written += 1;
+        self.sink.write(hash, object)
+    }
+}
+
+impl<S: TreeSink> PersistVisitor<Key, Arc<Component>> for Sink<'_, S> {
+    type Error = S::Error;
+    fn store(&self) -> u64 {
+        self.store
+    }
+    fn value(&mut self, c: &Arc<Component>) -> Result<StoredRef, S::Error> {
+        let hash = c.content_hash();
+        if let Some(tag) = c.store_tag().filter(|t| t.store == self.store) {
+            return Ok(StoredRef { hash, tag });
+        }
+        let tag = self.write(&hash, &TreeObject::Component(Arc::clone(c)))?;
+        let c = Arc::clone(c);
+        self.pending.push(Box::new(move || c.set_store_tag(tag)));
+        Ok(StoredRef { hash, tag })
+    }
+    fn node(&mut self, node: StoredNode<Key>, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+        self.write(hash, &TreeObject::ComponentNode(node))
+    }
+    fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
+        self.pending.push(set);
+    }
+}
+
+impl<S: TreeSink> PersistVisitor<EdgeId, Arc<Edge>> for Sink<'_, S> {
+    type Error = S::Error;
+    fn store(&self) -> u64 {
+        self.store
+    }
+    fn value(&mut self, e: &Arc<Edge>) -> Result<StoredRef, S::Error> {
+        let hash = e.content_hash();
+        if let Some(tag) = e.store_tag().filter(|t| t.store == self.store) {
+            return Ok(StoredRef { hash, tag });
+        }
+        let tag = self.write(&hash, &TreeObject::Edge(Arc::clone(e)))?;
+        let e = Arc::clone(e);
+        self.pending.push(Box::new(move || e.set_store_tag(tag)));
+        Ok(StoredRef { hash, tag })
+    }
+    fn node(&mut self, node: StoredNode<EdgeId>, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+        self.write(hash, &TreeObject::EdgeNode(node))
+    }
+    fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
+        self.pending.push(set);
+    }
+}
+
+impl<S: TreeSink> PersistVisitor<Key, EdgeSet> for Sink<'_, S> {
+    type Error = S::Error;
+    fn store(&self) -> u64 {
+        self.store
+    }
+    fn value(&mut self, set: &EdgeSet) -> Result<StoredRef, S::Error> {
+        set.persist(self)
+    }
+    fn node(&mut self, node: StoredNode<Key>, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+        self.write(hash, &TreeObject::EdgeSetNode(node))
+    }
+    fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
+        self.pending.push(set);
+    }
+}
+
+struct Source<'a, S: TreeSource>(&'a S);
+
+impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
+    type Error = S::Error;
+    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<Key>, S::Error> {
+        match self.0.read(r, ObjectKind::ComponentNode)? {
+            TreeObject::ComponentNode(n) => Ok(n),
+            other => Err(corrupt(format!(
+                "expected a component node, found {:?}",
+                other.kind()
+            ))
+            .into()),
+        }
+    }
+    fn value(&mut self, key: &Key, r: &StoredRef) -> Result<Arc<Component>, S::Error> {
+        let TreeObject::Component(c) = self.0.read(r, ObjectKind::Component)? else {
+            return Err(corrupt(format!(
+                "expected component {key}, found another kind of object"
+            ))
+            .into());
+        };
+        if c.key() != key || c.content_hash() != r.hash {
+            return Err(corrupt(format!(
+                "component {key} does not match its hash {}",
+                r.hash
+            ))
+            .into());
+        }
+        c.set_store_tag(r.tag);
+        Ok(c)
+    }
+}
+
+impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
+    type Error = S::Error;
+    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<EdgeId>, S::Error> {
+        match self.0.read(r, ObjectKind::EdgeNode)? {
+            TreeObject::EdgeNode(n) => Ok(n),
+            other => {
+                Err(corrupt(format!("expected an edge node, found {:?}", other.kind())).into())
+            }
+        }
+    }
+    fn value(&mut self, id: &EdgeId, r: &StoredRef) -> Result<Arc<Edge>, S::Error> {
+        let TreeObject::Edge(e) = self.0.read(r, ObjectKind::Edge)? else {
+            return Err(
+                corrupt(format!("expected edge {id}, found another kind of object")).into(),
+            );
+        };
+        if e.id() != id || e.content_hash() != r.hash {
+            return Err(corrupt(format!("edge {id} does not match its hash {}", r.hash)).into());
+        }
+        e.set_store_tag(r.tag);
+        Ok(e)
+    }
+}
+
+impl<S: TreeSource> LoadVisitor<Key, EdgeSet> for Source<'_, S> {
+    type Error = S::Error;
+    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<Key>, S::Error> {
+        match self.0.read(r, ObjectKind::EdgeSetNode)? {
+            TreeObject::EdgeSetNode(n) => Ok(n),
+            other => Err(corrupt(format!(
+                "expected an edge-set node, found {:?}",
+                other.kind()
+            ))
+            .into()),
+        }
+    }
+    fn value(&mut self, from: &Key, r: &StoredRef) -> Result<EdgeSet, S::Error> {
+        let set = Trie::<EdgeId, Arc<Edge>>::load::<Self>(r, self)?;
+        if set.len() == 0 || set.iter().any(|(id, _)| &id.from != from) {
+            return Err(corrupt(format!(
+                "the edges stored under {from} are empty or start elsewhere"
+            ))
+            .into());
+        }
+        Ok(set)
+    }
+}
+
+impl Snapshot {
+    /// Hands `sink` every object of this snapshot that the sink's store does
+    /// not hold yet (children first), and returns the roots to record.
+    /// Call [`Persisted::confirm`] once the store's write is durable.
+    pub fn persist<S: TreeSink>(&self, sink: &mut S) -> Result<Persisted, S::Error> {
+        let store = sink.store_id();
+        let mut visitor = Sink {
+            sink,
+            store,
+            written: 0,
+            pending: Vec::new(),
+        };
+        let components = self.components.persist(&mut visitor)?;
+        let edges = self.edges.persist(&mut visitor)?;
+        Ok(Persisted {
+            roots: SnapshotRoots {
+                components,
+                edges,
+                component_count: self.len() as u64,
+                edge_count: self.edge_count as u64,
+                schemas: self.schemas().cloned().collect(),
+            },
+            written: visitor.written,
+            pending: visitor.pending,
+        })
+    }
+
+    /// Rebuilds the snapshot `roots` describe from `source`, checking every
+    /// object against its hash and every node's shape; a mismatch is an
+    /// [`Error::Corrupt`].
+    pub fn load<S: TreeSource>(roots: &SnapshotRoots, source: &S) -> Result<Snapshot, S::Error> {
+        let mut visitor = Source(source);
+        let components =
+            Trie::<Key, Arc<Component>>::load::<Source<'_, S>>(&roots.components, &mut visitor)?;
+        let edges = Trie::<Key, EdgeSet>::load::<Source<'_, S>>(&roots.edges, &mut visitor)?;
+        let mut snap = Snapshot::from_parts(components, roots.schemas.iter().cloned());
+        if snap.len() as u64 != roots.component_count {
+            return Err(corrupt(format!(
+                "{} components stored, the commit records {}",
+                snap.len(),
+                roots.component_count
+            ))
+            .into());
+        }
+        for (_, set) in edges.iter() {
+            for (id, _) in set.iter() {
+                if !snap.contains(&id.from) || !snap.contains(&id.to) {
+                    return Err(
+                        corrupt(format!("stored edge {id} joins a missing component")).into(),
+                    );
+                }
+            }
+        }
+        snap.set_edges(edges);
+        if snap.edge_count() as u64 != roots.edge_count {
+            return Err(corrupt(format!(
+                "{} edges stored, the commit records {}",
+                snap.edge_count(),
+                roots.edge_count
+            ))
+            .into());
+        }
+        Ok(snap)
+    }
+}
+
+/// Tells whether `result` is a store error or corruption core found; for
+/// stores whose error wraps core's.
+pub fn is_corruption(error: &Error) -> bool {
+    matches!(error, Error::Corrupt { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{EdgeKind, Graph, ManualClock, Timestamp, Value};
+
+    /// A store in a map: location = insertion number.
+    #[derive(Default)]
+    struct MapStore {
+        objects: Mutex<HashMap<u64, TreeObject>>,
+        staged: Vec<(u64, TreeObject)>,
+    }
+
+    impl TreeSink for MapStore {
+        type Error = Error;
+        fn store_id(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
+            let location = (self.objects.lock().unwrap().len() + self.staged.len()) as u64;
+            self.staged.push((location, object.clone()));
+            Ok(StoreTag { store: 7, location })
+        }
+    }
+
+    impl MapStore {
+        fn flush(&mut self) {
+            self.objects.lock().unwrap().extend(self.staged.drain(..));
+        }
+    }
+
+    impl TreeSource for MapStore {
+        type Error = Error;
+        fn read(&self, r: &StoredRef, _: ObjectKind) -> Result<TreeObject> {
+            self.objects
+                .lock()
+                .unwrap()
+                .get(&r.tag.location)
+                .cloned()
+                .ok_or(Error::Corrupt {
+                    what: "missing".into(),
+                })
+        }
+    }
+
+    fn graph(n: usize) -> Graph {
+        let mut g = Graph::with_clock(ManualClock::new(Timestamp::from_secs(1)));
+        for i in 0..n {
+            g.insert(
+                Component::new("Service", &format!("s{i}"))
+                    .unwrap()
+                    .with_param("i", i as i64)
+                    .with_output("o", 1),
+            )
+            .unwrap();
+            if i > 0 {
+                g.connect(
+                    format!("Service/s{i}"),
+                    format!("Service/s{}", i / 2),
+                    EdgeKind::DependsOn,
+                    [],
+                )
+                .unwrap();
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn persist_load_round_trip_and_incremental_writes() {
+        let mut store = MapStore::default();
+        let mut g = graph(500);
+        let first = g.persist(&mut store).unwrap();
+        let total = first.written;
+        store.flush();
+        let roots = first.roots.clone();
+        first.confirm();
+        let loaded = Snapshot::load(&roots, &store).unwrap();
+        assert_eq!(loaded.root_hash(), g.root_hash());
+        assert_eq!(roots.root_hash(), g.root_hash());
+        assert!(loaded.diff(&g).is_empty());
+        assert_eq!(loaded.dependents(&"Service/s1".parse().unwrap()).len(), 2);
+
+        // Nothing new: nothing written.
+        let again = g.persist(&mut store).unwrap();
+        assert_eq!(again.written, 0);
+        again.confirm();
+
+        // One change: a path's worth of objects, not the graph.
+        g.set_param("Service/s7", "i", Value::Int(-1)).unwrap();
+        let third = g.persist(&mut store).unwrap();
+        assert!(
+            third.written >= 2 && third.written <= 8,
+            "wrote {} of {total}",
+            third.written
+        );
+        store.flush();
+        let loaded = Snapshot::load(&third.roots, &store).unwrap();
+        assert_eq!(loaded.root_hash(), g.root_hash());
+    }
+
+    #[test]
+    fn unconfirmed_writes_are_written_again() {
+        let mut store = MapStore::default();
+        let g = graph(50);
+        let first = g.persist(&mut store).unwrap();
+        drop(first); // the store's commit failed
+        store.staged.clear();
+        let second = g.persist(&mut store).unwrap();
+        assert!(second.written > 50);
+    }
+
+    #[test]
+    fn corrupted_objects_are_detected() {
+        let mut store = MapStore::default();
+        let g = graph(100);
+        let p = g.persist(&mut store).unwrap();
+        store.flush();
+        let roots = p.roots.clone();
+        // Swap one component for another: the hash check catches it.
+        let mut objects = store.objects.lock().unwrap();
+        let (a, b) = {
+            let comps: Vec<u64> = objects
+                .iter()
+                .filter(|(_, o)| matches!(o, TreeObject::Component(_)))
+                .map(|(k, _)| *k)
+                .take(2)
+                .collect();
+            (comps[0], comps[1])
+        };
+        let oa = objects[&a].clone();
+        let ob = objects[&b].clone();
+        objects.insert(a, ob);
+        objects.insert(b, oa);
+        drop(objects);
+        let err = Snapshot::load(&roots, &store).unwrap_err();
+        assert!(is_corruption(&err), "{err}");
+    }
+}
