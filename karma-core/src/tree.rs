@@ -197,7 +197,7 @@ fn corrupt(what: impl Into<String>) -> Error {
 }
 
 struct Sink<'a, S: TreeSink> {
-    sink: &'a mut S,
+    target: &'a mut S,
     store: u64,
     written: usize,
     pending: Vec<Box<dyn FnOnce() + Send>>,
@@ -206,7 +206,7 @@ struct Sink<'a, S: TreeSink> {
 impl<S: TreeSink> Sink<'_, S> {
     fn write(&mut self, hash: &ContentHash, object: &TreeObject) -> Result<StoreTag, S::Error> {
         self.written += 1;
-        self.sink.write(hash, object)
+        self.target.write(hash, object)
     }
 }
 
@@ -360,7 +360,7 @@ impl Snapshot {
     pub fn persist<S: TreeSink>(&self, sink: &mut S) -> Result<Persisted, S::Error> {
         let store = sink.store_id();
         let mut visitor = Sink {
-            sink,
+            target: sink,
             store,
             written: 0,
             pending: Vec::new(),

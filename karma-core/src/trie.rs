@@ -498,11 +498,10 @@ where
     Ok(StoredRef { hash, tag })
 }
 
-fn load_node<K, V, L>(
-    r: &StoredRef,
-    shift: u32,
-    visitor: &mut L,
-) -> Result<(Arc<Node<K, V>>, usize), L::Error>
+/// A loaded subtree and its number of keys.
+type Loaded<K, V> = (Arc<Node<K, V>>, usize);
+
+fn load_node<K, V, L>(r: &StoredRef, shift: u32, visitor: &mut L) -> Result<Loaded<K, V>, L::Error>
 where
     K: TrieKey,
     V: TrieValue,

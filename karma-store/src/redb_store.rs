@@ -1,0 +1,163 @@
+//! The embedded persistent backend: one file, ACID, via `redb`.
+
+use std::fmt;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::backend::{Backend, BackendError, Direction, Entries, Keyspace, WriteBatch, WriteError};
+
+fn table(space: Keyspace) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(space.name())
+}
+
+/// A [`Backend`] in one redb file: every batch is one durable redb write
+/// transaction, so a crash never loses an acknowledged commit nor leaves half
+/// of one.
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+    next: AtomicU64,
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// Opens the store at `path`, creating the file if it does not exist.
+    /// A file that is not a redb database, or is damaged, is an error.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, BackendError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path)?;
+        let txn = db.begin_write()?;
+        for space in Keyspace::ALL {
+            txn.open_table(table(space))?;
+        }
+        txn.commit()?;
+        let next = {
+            let txn = db.begin_read()?;
+            let objects = txn.open_table(table(Keyspace::Objects))?;
+            match objects.last()? {
+                Some((k, _)) => location_after(k.value())?,
+                None => 0,
+            }
+        };
+        Ok(Self {
+            db,
+            path,
+            next: AtomicU64::new(next),
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn location_after(key: &[u8]) -> Result<u64, BackendError> {
+    let bytes: [u8; 8] = key
+        .try_into()
+        .map_err(|_| format!("object key of {} bytes, expected 8", key.len()))?;
+    Ok(u64::from_be_bytes(bytes) + 1)
+}
+
+type RedbEntry<'a> = (
+    redb::AccessGuard<'a, &'static [u8]>,
+    redb::AccessGuard<'a, &'static [u8]>,
+);
+
+/// Copies up to `limit` entries out of a redb range.
+fn take<'a>(
+    iter: impl Iterator<Item = Result<RedbEntry<'a>, redb::StorageError>>,
+    limit: usize,
+) -> Result<Entries, BackendError> {
+    let mut out = Vec::new();
+    for item in iter.take(limit) {
+        let (k, v) = item?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl Backend for RedbStore {
+    fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table(space))?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        space: Keyspace,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Entries, BackendError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(table(space))?;
+        let bounds = (as_ref_bound(&range.0), as_ref_bound(&range.1));
+        let iter = t.range::<&[u8]>(bounds)?;
+        Ok(match direction {
+            Direction::Forward => take(iter, limit)?,
+            Direction::Reverse => take(iter.rev(), limit)?,
+        })
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
+        let backend = |e: redb::Error| WriteError::Backend(Box::new(e));
+        let txn = self.db.begin_write().map_err(|e| backend(e.into()))?;
+        {
+            for e in &batch.expect {
+                let t = txn
+                    .open_table(table(e.space))
+                    .map_err(|e| backend(e.into()))?;
+                let actual = t
+                    .get(e.key.as_slice())
+                    .map_err(|e| backend(e.into()))?
+                    .map(|v| v.value().to_vec());
+                if actual != e.expected {
+                    drop(t);
+                    txn.abort().map_err(|e| backend(e.into()))?;
+                    return Err(WriteError::Conflict {
+                        space: e.space,
+                        key: e.key.clone(),
+                        actual,
+                    });
+                }
+            }
+            for space in Keyspace::ALL {
+                let mut t = txn
+                    .open_table(table(space))
+                    .map_err(|e| backend(e.into()))?;
+                for (_, k, v) in batch.put.iter().filter(|(s, _, _)| *s == space) {
+                    t.insert(k.as_slice(), v.as_slice())
+                        .map_err(|e| backend(e.into()))?;
+                }
+                for (_, k) in batch.delete.iter().filter(|(s, _)| *s == space) {
+                    t.remove(k.as_slice()).map_err(|e| backend(e.into()))?;
+                }
+            }
+        }
+        txn.commit().map_err(|e| backend(e.into()))
+    }
+
+    fn allocate(&self, count: u64) -> Result<u64, BackendError> {
+        Ok(self.next.fetch_add(count, Ordering::SeqCst))
+    }
+}

@@ -1,0 +1,841 @@
+//! The repository: all history logic, once, over any [`Backend`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use karma_core::tree::{ObjectKind, StoreTag, StoredRef, TreeObject, TreeSink, TreeSource};
+use karma_core::{
+    Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
+use crate::error::{Result, StoreError};
+use crate::record::{
+    self, CommitId, CommitRecord, LineageEvent, LineageEventKind, ParamChange, RecordKind,
+    commit_key, decode, encode, lineage_key, lineage_prefix, location_key, param_key, param_prefix,
+    time_key, time_prefix, time_upper,
+};
+use crate::refs::RefName;
+
+const META_FORMAT: &[u8] = b"format";
+const META_STORE_ID: &[u8] = b"store_id";
+const CACHE: usize = 8;
+
+/// Who made a commit and why; the time defaults to the repository's clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Who (a person, a pipeline).
+    pub author: String,
+    /// Why.
+    pub message: String,
+    /// When; `None` takes the repository clock's now.
+    pub timestamp: Option<Timestamp>,
+}
+
+impl CommitInfo {
+    /// A commit by `author` saying `message`, stamped by the clock.
+    pub fn new(author: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            author: author.into(),
+            message: message.into(),
+            timestamp: None,
+        }
+    }
+
+    /// Stamps the commit at `t` (e.g. when replaying history).
+    #[must_use]
+    pub fn at(mut self, t: Timestamp) -> Self {
+        self.timestamp = Some(t);
+        self
+    }
+}
+
+/// A commit: one recorded state of the graph on a ref.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// Its id (the blake3 hash of its record).
+    pub id: CommitId,
+    /// The commits it follows (none for the first, two for a merge).
+    pub parents: Vec<CommitId>,
+    /// When it was made.
+    pub timestamp: Timestamp,
+    /// Who made it.
+    pub author: String,
+    /// Why.
+    pub message: String,
+    /// The ref (environment, branch) it was made on.
+    pub reference: String,
+    /// The root hash of its snapshot.
+    pub root_hash: ContentHash,
+    /// Number of components in its snapshot.
+    pub component_count: u64,
+    /// Its position in the repository's write order.
+    pub seq: u64,
+}
+
+impl Commit {
+    fn from_record(id: CommitId, r: &CommitRecord) -> Self {
+        Self {
+            id,
+            parents: r.parents.clone(),
+            timestamp: r.timestamp,
+            author: r.author.clone(),
+            message: r.message.clone(),
+            reference: r.reference.clone(),
+            root_hash: r.roots.root_hash(),
+            component_count: r.roots.component_count,
+            seq: r.seq,
+        }
+    }
+}
+
+/// A way to name a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revision {
+    /// This commit.
+    Commit(CommitId),
+    /// What the ref points to now.
+    Head(RefName),
+    /// What the ref pointed to at that time.
+    AsOf(RefName, Timestamp),
+}
+
+/// A component's history: every version, and the commit that removed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lineage {
+    /// The component.
+    pub key: Key,
+    /// Every event, oldest first.
+    pub events: Vec<LineageEvent>,
+}
+
+impl Lineage {
+    /// When it was (first) created.
+    pub fn created(&self) -> Option<&LineageEvent> {
+        self.events
+            .iter()
+            .find(|e| e.kind == LineageEventKind::Created)
+    }
+
+    /// The commit that last removed it, if it is gone.
+    pub fn removed(&self) -> Option<&LineageEvent> {
+        self.events
+            .last()
+            .filter(|e| e.kind == LineageEventKind::Removed)
+    }
+}
+
+/// What [`Repository::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Stored objects whose framing and checksum were checked.
+    pub objects: u64,
+    /// Commits whose whole snapshot was loaded and hash-checked.
+    pub commits: u64,
+    /// Every problem found (empty: the repository is sound).
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether nothing was wrong.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Git-like, content-addressed history of a graph over a [`Backend`].
+///
+/// ```
+/// use karma_core::{Component, Graph};
+/// use karma_store::{CommitInfo, MemoryStore, RefName, Repository};
+///
+/// let repo = Repository::open(MemoryStore::new())?;
+/// let prod = RefName::environment("prod")?;
+/// let mut graph = Graph::new();
+/// graph.insert(Component::new("Database", "orders")?.with_param("port", 5432))?;
+/// let first = repo.commit(&prod, &graph, CommitInfo::new("ci", "first deploy"))?;
+/// graph.set_param("Database/orders", "port", 6432)?;
+/// let second = repo.commit(&prod, &graph, CommitInfo::new("ci", "new port"))?;
+///
+/// assert_eq!(repo.checkout(first.id)?.root_hash(), first.root_hash);
+/// let history = repo.param_history(&"Database/orders".parse()?, "port")?;
+/// assert_eq!(history.len(), 2);
+/// # Ok::<(), karma_store::StoreError>(())
+/// ```
+pub struct Repository<B: Backend> {
+    backend: B,
+    store_id: u64,
+    clock: Arc<dyn Clock>,
+    cache: Mutex<VecDeque<(CommitId, Snapshot)>>,
+}
+
+impl<B: Backend> fmt::Debug for Repository<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repository")
+            .field("backend", &self.backend)
+            .field("store_id", &self.store_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend_err(e: crate::backend::BackendError) -> StoreError {
+    StoreError::Backend(e)
+}
+
+fn new_store_id() -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(&SystemClock.now().as_nanos().to_le_bytes());
+    h.update(&std::process::id().to_le_bytes());
+    let local = 0u8;
+    h.update(&(std::ptr::from_ref(&local) as usize).to_le_bytes());
+    let bytes = h.finalize();
+    u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// Stages a snapshot's new objects into a write batch.
+struct BatchSink<'a, B: Backend> {
+    backend: &'a B,
+    store_id: u64,
+    batch: &'a mut WriteBatch,
+}
+
+impl<B: Backend> TreeSink for BatchSink<'_, B> {
+    type Error = StoreError;
+    fn store_id(&self) -> u64 {
+        self.store_id
+    }
+    fn write(&mut self, _hash: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
+        let location = self.backend.allocate(1).map_err(backend_err)?;
+        self.batch.put(
+            Keyspace::Objects,
+            location_key(location),
+            encode(RecordKind::TreeObject, object)?,
+        );
+        Ok(StoreTag {
+            store: self.store_id,
+            location,
+        })
+    }
+}
+
+/// Reads a stored snapshot's objects.
+struct ObjectSource<'a, B: Backend> {
+    backend: &'a B,
+    store_id: u64,
+}
+
+impl<B: Backend> TreeSource for ObjectSource<'_, B> {
+    type Error = StoreError;
+    fn read(&self, r: &StoredRef, kind: ObjectKind) -> Result<TreeObject> {
+        if r.tag.store != self.store_id {
+            return Err(StoreError::corrupt(format!(
+                "an object of store {:x} referenced from store {:x}",
+                r.tag.store, self.store_id
+            )));
+        }
+        let bytes = self
+            .backend
+            .get(Keyspace::Objects, &location_key(r.tag.location))
+            .map_err(backend_err)?
+            .ok_or_else(|| {
+                StoreError::corrupt(format!("object {} ({kind:?}) is missing", r.tag.location))
+            })?;
+        let object: TreeObject = decode(RecordKind::TreeObject, &bytes)?;
+        if object.kind() != kind {
+            return Err(StoreError::corrupt(format!(
+                "object {} is a {:?}, expected a {kind:?}",
+                r.tag.location,
+                object.kind()
+            )));
+        }
+        Ok(object)
+    }
+}
+
+impl<B: Backend> Repository<B> {
+    /// Opens the repository in `backend`, initialising an empty one. Fails
+    /// with [`StoreError::UnsupportedFormat`] for a store written in another
+    /// format.
+    pub fn open(backend: B) -> Result<Self> {
+        let format = backend
+            .get(Keyspace::Meta, META_FORMAT)
+            .map_err(backend_err)?;
+        let store_id = if let Some(bytes) = format {
+            {
+                let found: u32 = decode(RecordKind::Meta, &bytes)?;
+                if found != u32::from(record::FORMAT) {
+                    return Err(StoreError::UnsupportedFormat {
+                        found,
+                        supported: u32::from(record::FORMAT),
+                    });
+                }
+                let id = backend
+                    .get(Keyspace::Meta, META_STORE_ID)
+                    .map_err(backend_err)?
+                    .ok_or_else(|| StoreError::corrupt("the store has a format but no identity"))?;
+                decode::<u64>(RecordKind::Meta, &id)?
+            }
+        } else {
+            {
+                let id = new_store_id();
+                let mut batch = WriteBatch::default();
+                batch.expect(Keyspace::Meta, META_FORMAT, None);
+                batch.put(
+                    Keyspace::Meta,
+                    META_FORMAT,
+                    encode(RecordKind::Meta, &u32::from(record::FORMAT))?,
+                );
+                batch.put(
+                    Keyspace::Meta,
+                    META_STORE_ID,
+                    encode(RecordKind::Meta, &id)?,
+                );
+                match backend.write(batch) {
+                    Ok(()) => id,
+                    // Someone initialised it concurrently: read theirs.
+                    Err(WriteError::Conflict { .. }) => return Self::open(backend),
+                    Err(WriteError::Backend(e)) => return Err(backend_err(e)),
+                }
+            }
+        };
+        Ok(Self {
+            backend,
+            store_id,
+            clock: Arc::new(SystemClock),
+            cache: Mutex::new(VecDeque::new()),
+        })
+    }
+
+    /// Uses `clock` for commits that carry no time.
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    // ---- refs ----
+
+    /// The commit `reference` points to, if it exists.
+    pub fn head(&self, reference: &RefName) -> Result<Option<CommitId>> {
+        self.backend
+            .get(Keyspace::Refs, reference.as_str().as_bytes())
+            .map_err(backend_err)?
+            .map(|bytes| decode::<CommitId>(RecordKind::CommitId, &bytes))
+            .transpose()
+    }
+
+    /// Every ref and where it points, sorted by name.
+    pub fn refs(&self) -> Result<Vec<(RefName, CommitId)>> {
+        let entries = self
+            .backend
+            .scan(
+                Keyspace::Refs,
+                (Bound::Unbounded, Bound::Unbounded),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map_err(backend_err)?;
+        entries
+            .into_iter()
+            .map(|(k, v)| {
+                let name = String::from_utf8(k)
+                    .map_err(|_| StoreError::corrupt("a ref name is not UTF-8"))?;
+                Ok((RefName::parse(&name)?, decode(RecordKind::CommitId, &v)?))
+            })
+            .collect()
+    }
+
+    /// Moves `reference` from `expected` to `target` (creates it when
+    /// `expected` is `None`) by compare-and-swap: for branches and tags.
+    pub fn set_ref(
+        &self,
+        reference: &RefName,
+        expected: Option<CommitId>,
+        target: CommitId,
+    ) -> Result<()> {
+        self.commit_record(&target)?;
+        let mut batch = WriteBatch::default();
+        expect_ref(&mut batch, reference, expected)?;
+        batch.put(
+            Keyspace::Refs,
+            reference.as_str(),
+            encode(RecordKind::CommitId, &target)?,
+        );
+        self.write_moving(batch, reference, expected)
+    }
+
+    fn write_moving(
+        &self,
+        batch: WriteBatch,
+        reference: &RefName,
+        expected: Option<CommitId>,
+    ) -> Result<()> {
+        match self.backend.write(batch) {
+            Ok(()) => Ok(()),
+            Err(WriteError::Conflict {
+                space: Keyspace::Refs,
+                actual,
+                ..
+            }) => Err(StoreError::Conflict {
+                reference: reference.clone(),
+                expected,
+                actual: actual
+                    .map(|b| decode(RecordKind::CommitId, &b))
+                    .transpose()?,
+            }),
+            Err(WriteError::Conflict { space, .. }) => Err(StoreError::corrupt(format!(
+                "unexpected compare-and-swap failure in {space:?}"
+            ))),
+            Err(WriteError::Backend(e)) => Err(backend_err(e)),
+        }
+    }
+
+    // ---- commits ----
+
+    /// Commits `snapshot` on `reference`, on top of where it points now.
+    /// If another writer moves the ref in between, fails with
+    /// [`StoreError::Conflict`] and nothing is written.
+    pub fn commit(
+        &self,
+        reference: &RefName,
+        snapshot: &Snapshot,
+        info: CommitInfo,
+    ) -> Result<Commit> {
+        let head = self.head(reference)?;
+        self.commit_onto(reference, head, snapshot, info)
+    }
+
+    /// Commits `snapshot` on `reference`, which must point at `parent` (or
+    /// not exist, for `None`); otherwise [`StoreError::Conflict`].
+    pub fn commit_onto(
+        &self,
+        reference: &RefName,
+        parent: Option<CommitId>,
+        snapshot: &Snapshot,
+        info: CommitInfo,
+    ) -> Result<Commit> {
+        let parents: Vec<CommitId> = parent.into_iter().collect();
+        self.commit_with_parents(reference, parent, &parents, snapshot, info)
+    }
+
+    /// Commits with explicit parents (e.g. a merge), moving `reference` from
+    /// `expected`.
+    pub fn commit_with_parents(
+        &self,
+        reference: &RefName,
+        expected: Option<CommitId>,
+        parents: &[CommitId],
+        snapshot: &Snapshot,
+        info: CommitInfo,
+    ) -> Result<Commit> {
+        let base = match parents.first() {
+            Some(p) => self.checkout(*p)?,
+            None => Snapshot::default(),
+        };
+        for p in parents.iter().skip(1) {
+            self.commit_record(p)?;
+        }
+        // Rebuild the snapshot on the parent's stored structure, so only what
+        // changed is written, however `snapshot` was built.
+        let delta = base.diff(snapshot);
+        let to_store = base.apply(&delta)?;
+        let timestamp = info.timestamp.unwrap_or_else(|| self.clock.now());
+
+        let mut batch = WriteBatch::default();
+        let persisted = to_store.persist(&mut BatchSink {
+            backend: &self.backend,
+            store_id: self.store_id,
+            batch: &mut batch,
+        })?;
+        let seq = self.backend.allocate(1).map_err(backend_err)?;
+        let record = CommitRecord {
+            parents: parents.to_vec(),
+            roots: persisted.roots.clone(),
+            timestamp,
+            author: info.author,
+            message: info.message,
+            reference: reference.as_str().to_string(),
+            seq,
+        };
+        let id = record.id()?;
+        batch.put(
+            Keyspace::Objects,
+            location_key(seq),
+            encode(RecordKind::Commit, &record)?,
+        );
+        batch.put(
+            Keyspace::Index,
+            commit_key(&id),
+            encode(RecordKind::Location, &seq)?,
+        );
+        batch.put(
+            Keyspace::Index,
+            time_key(reference.as_str(), timestamp, seq),
+            encode(RecordKind::CommitId, &id)?,
+        );
+        index_delta(&mut batch, &delta, &to_store, id, timestamp, seq)?;
+        expect_ref(&mut batch, reference, expected)?;
+        batch.put(
+            Keyspace::Refs,
+            reference.as_str(),
+            encode(RecordKind::CommitId, &id)?,
+        );
+        self.write_moving(batch, reference, expected)?;
+        persisted.confirm();
+        self.remember(id, to_store);
+        Ok(Commit::from_record(id, &record))
+    }
+
+    fn commit_record(&self, id: &CommitId) -> Result<CommitRecord> {
+        let location = self
+            .backend
+            .get(Keyspace::Index, &commit_key(id))
+            .map_err(backend_err)?
+            .ok_or(StoreError::UnknownCommit(*id))?;
+        let location: u64 = decode(RecordKind::Location, &location)?;
+        let bytes = self
+            .backend
+            .get(Keyspace::Objects, &location_key(location))
+            .map_err(backend_err)?
+            .ok_or_else(|| StoreError::corrupt(format!("commit {id} is indexed but missing")))?;
+        let record: CommitRecord = decode(RecordKind::Commit, &bytes)?;
+        if record.id()? != *id {
+            return Err(StoreError::corrupt(format!(
+                "commit {id} does not match its id"
+            )));
+        }
+        Ok(record)
+    }
+
+    /// The commit `id`.
+    pub fn get_commit(&self, id: CommitId) -> Result<Commit> {
+        Ok(Commit::from_record(id, &self.commit_record(&id)?))
+    }
+
+    /// The commit a revision names, if any (`AsOf` before the first commit
+    /// names none).
+    pub fn resolve(&self, revision: &Revision) -> Result<Option<CommitId>> {
+        match revision {
+            Revision::Commit(id) => {
+                self.commit_record(id)?;
+                Ok(Some(*id))
+            }
+            Revision::Head(r) => self.head(r),
+            Revision::AsOf(r, t) => Ok(self.as_of(r, *t)?.map(|c| c.id)),
+        }
+    }
+
+    /// The snapshot committed as `id`, every object checked against its hash.
+    pub fn checkout(&self, id: CommitId) -> Result<Snapshot> {
+        if let Some(s) = self.cached(&id) {
+            return Ok(s);
+        }
+        let record = self.commit_record(&id)?;
+        let snapshot = Snapshot::load(
+            &record.roots,
+            &ObjectSource {
+                backend: &self.backend,
+                store_id: self.store_id,
+            },
+        )?;
+        self.remember(id, snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// The snapshot a revision names; the empty snapshot for an `AsOf`
+    /// before the first commit.
+    pub fn checkout_revision(&self, revision: &Revision) -> Result<Snapshot> {
+        match self.resolve(revision)? {
+            Some(id) => self.checkout(id),
+            None => match revision {
+                Revision::Head(r) => Err(StoreError::UnknownRef(r.clone())),
+                _ => Ok(Snapshot::default()),
+            },
+        }
+    }
+
+    /// What changed from `a` to `b` ("what changed between these two
+    /// deployments?").
+    pub fn diff(&self, a: &Revision, b: &Revision) -> Result<Delta> {
+        Ok(self.checkout_revision(a)?.diff(&self.checkout_revision(b)?))
+    }
+
+    /// The commits of `reference`, newest first, following first parents:
+    /// up to `limit` of them, starting after `before` when given (the last
+    /// commit of the previous page).
+    pub fn log(
+        &self,
+        reference: &RefName,
+        limit: usize,
+        before: Option<CommitId>,
+    ) -> Result<Vec<Commit>> {
+        let mut next = match before {
+            Some(id) => self.commit_record(&id)?.parents.first().copied(),
+            None => Some(
+                self.head(reference)?
+                    .ok_or_else(|| StoreError::UnknownRef(reference.clone()))?,
+            ),
+        };
+        let mut out = Vec::new();
+        while let Some(id) = next {
+            if out.len() >= limit {
+                break;
+            }
+            let record = self.commit_record(&id)?;
+            next = record.parents.first().copied();
+            out.push(Commit::from_record(id, &record));
+        }
+        Ok(out)
+    }
+
+    /// The commit `reference` pointed to at time `t` (the last one committed
+    /// on it at or before `t`), or `None` before its first.
+    pub fn as_of(&self, reference: &RefName, t: Timestamp) -> Result<Option<Commit>> {
+        let range = (
+            Bound::Included(time_prefix(reference.as_str())),
+            Bound::Included(time_upper(reference.as_str(), t)),
+        );
+        let hit = self
+            .backend
+            .scan(Keyspace::Index, range, Direction::Reverse, 1)
+            .map_err(backend_err)?;
+        match hit.first() {
+            Some((_, v)) => {
+                let id: CommitId = decode(RecordKind::CommitId, v)?;
+                Ok(Some(self.get_commit(id)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every value param `param` of component `key` took, oldest first, with
+    /// the commit and time; read from an index written with each commit.
+    pub fn param_history(&self, key: &Key, param: &str) -> Result<Vec<ParamChange>> {
+        let entries = self
+            .backend
+            .scan(
+                Keyspace::Index,
+                prefix_range(&param_prefix(key, param)),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map_err(backend_err)?;
+        entries
+            .iter()
+            .map(|(_, v)| decode(RecordKind::ParamEntry, v))
+            .collect()
+    }
+
+    /// Every version of component `key`: when it was created, each change
+    /// with its reference chain, and the commit that removed it.
+    pub fn lineage(&self, key: &Key) -> Result<Lineage> {
+        let entries = self
+            .backend
+            .scan(
+                Keyspace::Index,
+                prefix_range(&lineage_prefix(key)),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map_err(backend_err)?;
+        let events = entries
+            .iter()
+            .map(|(_, v)| decode(RecordKind::LineageEntry, v))
+            .collect::<Result<_>>()?;
+        Ok(Lineage {
+            key: key.clone(),
+            events,
+        })
+    }
+
+    /// Checks the whole repository: every object's framing and checksum,
+    /// every commit's record and snapshot (all hashes), every ref. Reports
+    /// each problem rather than stopping at the first.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let objects = self
+            .backend
+            .scan(
+                Keyspace::Objects,
+                (Bound::Unbounded, Bound::Unbounded),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map_err(backend_err)?;
+        for (k, v) in &objects {
+            report.objects += 1;
+            let kind = v.get(2).copied();
+            let checked = if kind == Some(RecordKind::Commit as u8) {
+                record::unframe(RecordKind::Commit, v).map(drop)
+            } else {
+                record::unframe(RecordKind::TreeObject, v).map(drop)
+            };
+            if let Err(e) = checked {
+                report.problems.push(format!("object {k:?}: {e}"));
+            }
+        }
+        let commits = self
+            .backend
+            .scan(
+                Keyspace::Index,
+                prefix_range(b"C"),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map_err(backend_err)?;
+        for (k, _) in &commits {
+            let Some(id) = k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
+                report
+                    .problems
+                    .push(format!("malformed commit index key {k:?}"));
+                continue;
+            };
+            let id = CommitId(ContentHash::from_bytes(id));
+            let loaded = self.commit_record(&id).and_then(|r| {
+                Snapshot::load(
+                    &r.roots,
+                    &ObjectSource {
+                        backend: &self.backend,
+                        store_id: self.store_id,
+                    },
+                )
+                .and_then(|s| {
+                    if s.root_hash() == r.roots.root_hash() {
+                        Ok(())
+                    } else {
+                        Err(StoreError::corrupt("root hash mismatch"))
+                    }
+                })
+            });
+            report.commits += 1;
+            if let Err(e) = loaded {
+                report.problems.push(format!("commit {id}: {e}"));
+            }
+        }
+        match self.refs() {
+            Ok(refs) => {
+                for (name, id) in refs {
+                    if let Err(e) = self.commit_record(&id) {
+                        report.problems.push(format!("ref {name}: {e}"));
+                    }
+                }
+            }
+            Err(e) => report.problems.push(format!("refs: {e}")),
+        }
+        Ok(report)
+    }
+
+    fn cached(&self, id: &CommitId) -> Option<Snapshot> {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.iter().find(|(c, _)| c == id).map(|(_, s)| s.clone())
+    }
+
+    fn remember(&self, id: CommitId, snapshot: Snapshot) {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|(c, _)| *c != id);
+        cache.push_front((id, snapshot));
+        cache.truncate(CACHE);
+    }
+}
+
+/// Makes `batch` apply only while `reference` points at `expected`.
+fn expect_ref(
+    batch: &mut WriteBatch,
+    reference: &RefName,
+    expected: Option<CommitId>,
+) -> Result<()> {
+    let bytes = expected
+        .map(|id| encode(RecordKind::CommitId, &id))
+        .transpose()?;
+    batch.expect(Keyspace::Refs, reference.as_str(), bytes);
+    Ok(())
+}
+
+/// Writes the param-history and lineage entries of `delta`.
+fn index_delta(
+    batch: &mut WriteBatch,
+    delta: &Delta,
+    after: &Snapshot,
+    commit: CommitId,
+    timestamp: Timestamp,
+    seq: u64,
+) -> Result<()> {
+    let refs = |c: &karma_core::Component| {
+        c.references()
+            .into_iter()
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect()
+    };
+    for change in &delta.components {
+        let key = change.key();
+        let (kind, version, references) = match change {
+            ComponentChange::Added(c) => {
+                for (name, p) in c.params() {
+                    let entry = ParamChange {
+                        commit,
+                        timestamp,
+                        value: Some(p.value.clone()),
+                    };
+                    batch.put(
+                        Keyspace::Index,
+                        param_key(key, name, seq),
+                        encode(RecordKind::ParamEntry, &entry)?,
+                    );
+                }
+                (LineageEventKind::Created, c.version(), refs(c))
+            }
+            ComponentChange::Removed(c) => {
+                for (name, _) in c.params() {
+                    let entry = ParamChange {
+                        commit,
+                        timestamp,
+                        value: None,
+                    };
+                    batch.put(
+                        Keyspace::Index,
+                        param_key(key, name, seq),
+                        encode(RecordKind::ParamEntry, &entry)?,
+                    );
+                }
+                (LineageEventKind::Removed, c.version(), Vec::new())
+            }
+            ComponentChange::Changed(d) => {
+                for (name, _, after) in d.changed_params() {
+                    let entry = ParamChange {
+                        commit,
+                        timestamp,
+                        value: after.cloned(),
+                    };
+                    batch.put(
+                        Keyspace::Index,
+                        param_key(key, name, seq),
+                        encode(RecordKind::ParamEntry, &entry)?,
+                    );
+                }
+                let references = after.get(key).map(refs).unwrap_or_default();
+                (LineageEventKind::Changed, d.version.after, references)
+            }
+        };
+        let event = LineageEvent {
+            commit,
+            timestamp,
+            kind,
+            version,
+            references,
+        };
+        batch.put(
+            Keyspace::Index,
+            lineage_key(key, seq),
+            encode(RecordKind::LineageEntry, &event)?,
+        );
+    }
+    Ok(())
+}
