@@ -535,6 +535,53 @@ impl Graph {
 
     // ---- internals ----
 
+    /// Stores `c` exactly as given (no stamping, no checks): for merges.
+    pub(crate) fn put_raw(&mut self, c: Component) {
+        self.state.components.insert(c.key().clone(), Arc::new(c));
+    }
+
+    /// Removes a component and its outgoing edges, no checks: for merges.
+    pub(crate) fn remove_raw(&mut self, key: &Key) {
+        let outgoing: Vec<EdgeId> = self.state.edges_from(key).map(|e| e.id().clone()).collect();
+        for id in outgoing {
+            self.state.take_edge(&id);
+        }
+        self.state.components.remove(key);
+    }
+
+    /// Makes `key`'s reference edges exactly those it has in `other`.
+    pub(crate) fn copy_reference_edges(&mut self, other: &Snapshot, key: &Key) {
+        let is_ref = |e: &&Edge| matches!(e.kind(), EdgeKind::Reference { .. });
+        let mine: Vec<EdgeId> = self
+            .state
+            .edges_from(key)
+            .filter(is_ref)
+            .map(|e| e.id().clone())
+            .collect();
+        for id in mine {
+            self.state.take_edge(&id);
+        }
+        for e in other.edges_from(key).filter(is_ref) {
+            self.state.put_edge(Arc::new(e.clone()));
+        }
+    }
+
+    pub(crate) fn put_edge_raw(&mut self, edge: Edge) {
+        self.state.put_edge(Arc::new(edge));
+    }
+
+    pub(crate) fn remove_edge_raw(&mut self, id: &EdgeId) {
+        self.state.take_edge(id);
+    }
+
+    pub(crate) fn resync_references(&mut self, key: &Key, now: Timestamp) {
+        self.sync_references(key, now);
+    }
+
+    pub(crate) fn check_references_of(&self, c: &Component) -> Result<()> {
+        self.check_references(c)
+    }
+
     fn component_arc(&self, key: &Key) -> Result<Arc<Component>> {
         self.state
             .get_arc(key)

@@ -365,3 +365,92 @@ fn reference_edges_follow_params() {
         Err(karma_core::Error::UnknownOutput { .. })
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Merging with an untouched side gives the other side, exactly; and
+    /// both sides equal merge to themselves.
+    #[test]
+    fn merge_with_an_untouched_side(first in ops(), second in ops()) {
+        let (mut g, clock) = build(&first);
+        let base = g.snapshot();
+        for op in &second {
+            run_op(&mut g, &clock, op);
+        }
+        let changed = g.snapshot();
+        let m = karma_core::merge(&base, &base, &changed, ManualClock::default()).unwrap();
+        prop_assert_eq!(m.root_hash(), changed.root_hash());
+        let m = karma_core::merge(&base, &changed, &base, ManualClock::default()).unwrap();
+        prop_assert_eq!(m.root_hash(), changed.root_hash());
+        let m = karma_core::merge(&base, &changed, &changed, ManualClock::default()).unwrap();
+        prop_assert_eq!(m.root_hash(), changed.root_hash());
+    }
+
+    /// Changes to different params merge without conflict and keep both;
+    /// different values for one param are a conflict naming it.
+    #[test]
+    fn merge_param_granularity(first in ops(), a in any::<i64>(), b in any::<i64>()) {
+        let (g, _) = build(&first);
+        let base = g.snapshot();
+        let keys: Vec<Key> = base.components_sorted().iter().map(|c| c.key().clone()).collect();
+        prop_assume!(!keys.is_empty());
+        let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
+        let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
+        for k in &keys {
+            ours.set_label(k, "ours", "x").unwrap();
+            theirs.set_label(k, "theirs", "y").unwrap();
+        }
+        let m = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap();
+        for k in &keys {
+            let c = m.get(k).unwrap();
+            prop_assert_eq!(c.label("ours"), Some("x"));
+            prop_assert_eq!(c.label("theirs"), Some("y"));
+        }
+        // One label, two values.
+        prop_assume!(a != b);
+        ours.set_label(&keys[0], "v", a.to_string().as_str()).unwrap();
+        theirs.set_label(&keys[0], "v", b.to_string().as_str()).unwrap();
+        let conflicts = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
+        prop_assert_eq!(conflicts.len(), 1);
+        prop_assert_eq!(&conflicts[0].at, keys[0].as_str());
+        prop_assert_eq!(conflicts[0].field.as_deref(), Some("v"));
+    }
+}
+
+#[test]
+fn merge_conflicts_on_params_removals_and_dangling_references() {
+    let (mut g, _) = build(&[]);
+    g.insert(component(0, &[(0, Value::Int(1))])).unwrap();
+    g.insert(component(1, &[(0, Value::Int(1))])).unwrap();
+    let base = g.snapshot();
+
+    let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
+    let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
+    ours.set_param(key(0), "port", 2).unwrap();
+    theirs.set_param(key(0), "port", 3).unwrap();
+    let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
+    assert_eq!(
+        c[0].to_string(),
+        format!(
+            "{}.port: param changed on both sides: ours Some(2), theirs Some(3)",
+            key(0)
+        )
+    );
+
+    let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
+    let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
+    ours.set_param(key(0), "port", 2).unwrap();
+    theirs.remove(key(0), Removal::Restrict).unwrap();
+    let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
+    assert!(c[0].reason.contains("removed on theirs"), "{c:?}");
+
+    // Ours makes 1 reference 0; theirs removes 0: the reference would dangle.
+    let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
+    let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
+    ours.set_param(key(1), "url", Value::reference(key(0), "out"))
+        .unwrap();
+    theirs.remove(key(0), Removal::Restrict).unwrap();
+    let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
+    assert!(c.iter().any(|c| c.field.as_deref() == Some("url")), "{c:?}");
+}

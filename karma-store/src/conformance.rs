@@ -36,7 +36,7 @@ macro_rules! conformance_tests {
             backend_get_put_scan, backend_compare_and_swap, backend_allocate_is_unique,
             commit_checkout_and_log, racing_writers_conflict, as_of_times, param_history_and_lineage,
             diff_between_revisions, branches_and_tags, commits_write_only_changes, verify_sound_repository,
-            concurrent_commits_lose_nothing);
+            concurrent_commits_lose_nothing, merge_branches);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -475,4 +475,50 @@ pub fn concurrent_commits_lose_nothing(b: impl Backend) {
         }
     }
     assert_eq!(repo.log(&shared, 100, None).unwrap().len(), 21);
+}
+
+pub fn merge_branches(b: impl Backend) {
+    let repo = Repository::open(b).unwrap();
+    let prod = RefName::environment("prod").unwrap();
+    let mut g = platform(3);
+    let base = repo.commit(&prod, &g, info("base", 1)).unwrap();
+    let branch = RefName::branch("what-if").unwrap();
+    repo.set_ref(&branch, None, base.id).unwrap();
+
+    let mut what_if = Graph::from_snapshot(repo.checkout(base.id).unwrap(), ManualClock::default());
+    what_if.set_param("Service/s1", "replicas", 10).unwrap();
+    repo.commit(&branch, &what_if, info("scale s1", 2)).unwrap();
+    g.set_param("Service/s2", "replicas", 20).unwrap();
+    repo.commit(&prod, &g, info("scale s2", 3)).unwrap();
+
+    let merged = repo
+        .merge(&prod, &Revision::Head(branch.clone()), info("merge", 4))
+        .unwrap();
+    assert_eq!(merged.parents.len(), 2);
+    let snap = repo.checkout(merged.id).unwrap();
+    let replicas = |k: &str| snap.get(&key(k)).unwrap().param_value("replicas").cloned();
+    assert_eq!(replicas("Service/s1"), Some(Value::Int(10)));
+    assert_eq!(replicas("Service/s2"), Some(Value::Int(20)));
+
+    // Now both change s0 differently: a conflict naming component and param.
+    what_if.set_param("Service/s0", "replicas", 1).unwrap();
+    repo.commit(&branch, &what_if, info("s0 = 1", 5)).unwrap();
+    let mut g = Graph::from_snapshot(snap, ManualClock::default());
+    g.set_param("Service/s0", "replicas", 2).unwrap();
+    let head = repo.commit(&prod, &g, info("s0 = 2", 6)).unwrap();
+    match repo.merge(&prod, &Revision::Head(branch), info("merge 2", 7)) {
+        Err(StoreError::Merge { conflicts }) => {
+            assert_eq!(conflicts.len(), 1);
+            assert_eq!(
+                (conflicts[0].at.as_str(), conflicts[0].field.as_deref()),
+                ("Service/s0", Some("replicas"))
+            );
+        }
+        other => panic!("expected a merge conflict, got {other:?}"),
+    }
+    assert_eq!(
+        repo.head(&prod).unwrap(),
+        Some(head.id),
+        "a failed merge commits nothing"
+    );
 }

@@ -32,6 +32,14 @@ pub enum StoreError {
         actual: Option<CommitId>,
     },
 
+    /// A merge found changes that both sides made differently; nothing was
+    /// committed.
+    #[error("merge conflicts: {}", conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Merge {
+        /// Every conflict, each naming its component (and param).
+        conflicts: Vec<karma_core::MergeConflict>,
+    },
+
     /// No such ref.
     #[error("unknown ref {0}")]
     UnknownRef(RefName),

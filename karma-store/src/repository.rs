@@ -494,6 +494,53 @@ impl<B: Backend> Repository<B> {
         Ok(Commit::from_record(id, &record))
     }
 
+    /// The nearest common ancestor of two commits (breadth-first over
+    /// parents), if they share history.
+    pub fn merge_base(&self, a: CommitId, b: CommitId) -> Result<Option<CommitId>> {
+        let ancestors = |start: CommitId| -> Result<Vec<CommitId>> {
+            let mut seen = vec![start];
+            let mut queue = VecDeque::from([start]);
+            while let Some(id) = queue.pop_front() {
+                for p in self.commit_record(&id)?.parents {
+                    if !seen.contains(&p) {
+                        seen.push(p);
+                        queue.push_back(p);
+                    }
+                }
+            }
+            Ok(seen)
+        };
+        let of_a = ancestors(a)?;
+        Ok(ancestors(b)?.into_iter().find(|id| of_a.contains(id)))
+    }
+
+    /// Merges `other` into `target` (three-way, param by param, against their
+    /// merge base) and commits the result with both as parents. Conflicts
+    /// come back as [`StoreError::Merge`], each naming component and param;
+    /// nothing is committed then.
+    pub fn merge(&self, target: &RefName, other: &Revision, info: CommitInfo) -> Result<Commit> {
+        let ours = self
+            .head(target)?
+            .ok_or_else(|| StoreError::UnknownRef(target.clone()))?;
+        let theirs = match (self.resolve(other)?, other) {
+            (Some(id), _) => id,
+            (None, Revision::Head(r) | Revision::AsOf(r, _)) => {
+                return Err(StoreError::UnknownRef(r.clone()));
+            }
+            (None, Revision::Commit(id)) => return Err(StoreError::UnknownCommit(*id)),
+        };
+        let base = match self.merge_base(ours, theirs)? {
+            Some(id) => self.checkout(id)?,
+            None => Snapshot::default(),
+        };
+        let clock =
+            karma_core::ManualClock::new(info.timestamp.unwrap_or_else(|| self.clock.now()));
+        let merged =
+            karma_core::merge(&base, &self.checkout(ours)?, &self.checkout(theirs)?, clock)
+                .map_err(|conflicts| StoreError::Merge { conflicts })?;
+        self.commit_with_parents(target, Some(ours), &[ours, theirs], &merged, info)
+    }
+
     fn commit_record(&self, id: &CommitId) -> Result<CommitRecord> {
         let location = self
             .backend
