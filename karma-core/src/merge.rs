@@ -147,7 +147,16 @@ pub fn merge(
             g.resync_references(key, now);
         }
     }
-    // Nothing may be left pointing at what the other side removed.
+    check_merged(&g, &mut conflicts);
+    if conflicts.is_empty() {
+        Ok(g.snapshot())
+    } else {
+        Err(conflicts)
+    }
+}
+
+/// Nothing may be left pointing at what the other side removed.
+fn check_merged(g: &Graph, conflicts: &mut Vec<MergeConflict>) {
     for c in g.components() {
         if let Err(
             Error::DanglingReference { param, target, .. }
@@ -170,11 +179,6 @@ pub fn merge(
                 reason: "edge joins a removed component".into(),
             });
         }
-    }
-    if conflicts.is_empty() {
-        Ok(g.snapshot())
-    } else {
-        Err(conflicts)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Bound;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,6 +17,10 @@ fn table(space: Keyspace) -> TableDefinition<'static, &'static [u8], &'static [u
 /// A [`Backend`] in one redb file: every batch is one durable redb write
 /// transaction, so a crash never loses an acknowledged commit nor leaves half
 /// of one.
+///
+/// A damaged file gives errors, never a panic: redb may panic on some
+/// damaged pages, and every call into it is guarded so that such a panic
+/// comes back as a [`BackendError`]. After one, treat the store as unusable.
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
@@ -35,6 +40,10 @@ impl RedbStore {
     /// A file that is not a redb database, or is damaged, is an error.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, BackendError> {
         let path = path.as_ref().to_path_buf();
+        guarded("opening", || Self::open_unguarded(path))
+    }
+
+    fn open_unguarded(path: PathBuf) -> Result<Self, BackendError> {
         let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         for space in Keyspace::ALL {
@@ -59,6 +68,32 @@ impl RedbStore {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Runs a redb call, turning a panic inside redb (which it may raise on a
+/// damaged file) into an error: a damaged file must give an error, never a
+/// crash of the caller.
+fn guarded<T, E: From<BackendError>>(what: &str, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(BackendError::from(format!(
+                "redb failed while {what}; the file is likely damaged: {detail}"
+            ))
+            .into())
+        }
+    }
+}
+
+impl From<BackendError> for WriteError {
+    fn from(e: BackendError) -> Self {
+        WriteError::Backend(e)
     }
 }
 
@@ -97,12 +132,38 @@ fn as_ref_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
 
 impl Backend for RedbStore {
     fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        guarded("reading", || self.get_unguarded(space, key))
+    }
+
+    fn scan(
+        &self,
+        space: Keyspace,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Entries, BackendError> {
+        guarded("scanning", || {
+            self.scan_unguarded(space, range, direction, limit)
+        })
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
+        guarded("writing", || self.write_unguarded(&batch))
+    }
+
+    fn allocate(&self, count: u64) -> Result<u64, BackendError> {
+        Ok(self.next.fetch_add(count, Ordering::SeqCst))
+    }
+}
+
+impl RedbStore {
+    fn get_unguarded(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(table(space))?;
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(
+    fn scan_unguarded(
         &self,
         space: Keyspace,
         range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
@@ -119,7 +180,7 @@ impl Backend for RedbStore {
         })
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
+    fn write_unguarded(&self, batch: &WriteBatch) -> Result<(), WriteError> {
         let backend = |e: redb::Error| WriteError::Backend(Box::new(e));
         let txn = self.db.begin_write().map_err(|e| backend(e.into()))?;
         {
@@ -155,9 +216,5 @@ impl Backend for RedbStore {
             }
         }
         txn.commit().map_err(|e| backend(e.into()))
-    }
-
-    fn allocate(&self, count: u64) -> Result<u64, BackendError> {
-        Ok(self.next.fetch_add(count, Ordering::SeqCst))
     }
 }

@@ -100,7 +100,7 @@ proptest! {
         for (r, name) in refs.iter().enumerate() {
             for &t in &probes {
                 let t = Timestamp::from_secs(t);
-                let want = commits.iter().filter(|m| m.reference == r && m.time <= t).last().map(|m| m.id);
+                let want = commits.iter().rfind(|m| m.reference == r && m.time <= t).map(|m| m.id);
                 prop_assert_eq!(repo.as_of(name, t).unwrap().map(|c| c.id), want);
             }
         }
