@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use karma::core::{Error, Key, Snapshot};
 use karma::prelude::*;
+use karma::store::{Commit, CommitInfo, RedbStore, RefName, Repository, Revision, StoreError};
 
 /// A network the platform's components live in.
 #[derive(Component, Debug, Clone)]
@@ -181,6 +182,8 @@ fn build_environment(graph: &mut Graph, env: &str, salt: &SecretSalt) -> Result<
 }
 
 /// One deployment: a set of changes applied as one transaction at `clock`'s time.
+/// One deployment: a set of changes applied as one transaction at `clock`'s
+/// time, then committed to the repository.
 fn deploy(
     graph: &mut Graph,
     clock: &ManualClock,
@@ -191,6 +194,17 @@ fn deploy(
     graph.transaction(change)?;
     println!("  {}  {what}", clock.now());
     Ok(graph.snapshot())
+}
+
+/// Commits `snapshot` as one deployment of the platform.
+fn record(
+    repo: &Repository<RedbStore>,
+    snapshot: &Snapshot,
+    what: &str,
+    at: Timestamp,
+) -> Result<Commit, StoreError> {
+    let platform = RefName::environment("platform")?;
+    repo.commit(&platform, snapshot, CommitInfo::new("tour", what).at(at))
 }
 
 /// Six deployments with realistic changes, one simulated hour apart; returns
@@ -273,7 +287,7 @@ fn run_deployments(
     Ok(snapshots)
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let clock = ManualClock::new(Timestamp::from_secs(1_764_000_000));
     let mut graph = Graph::with_clock(clock.clone());
@@ -358,7 +372,78 @@ fn main() -> Result<(), Error> {
         &back.root_hash().to_hex()[..16],
         bytes.len()
     );
+    history(&snapshots, Timestamp::from_secs(1_764_000_000))?;
     println!("\nDone in {:.2?}.", started.elapsed());
+    Ok(())
+}
+
+/// Records every deployment in a `RedbStore` and asks history questions.
+fn history(snapshots: &[Snapshot], start: Timestamp) -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::temp_dir().join("karma-tour.redb");
+    if path.exists() {
+        std::fs::remove_file(&path)?;
+    }
+    let repo = Repository::open(RedbStore::open(&path)?)?;
+    let hour = |i: usize| start.plus(Duration::from_secs(3600 * i as u64));
+    let mut commits = Vec::new();
+    for (i, snapshot) in snapshots.iter().enumerate() {
+        let what = if i == 0 {
+            "initial platform".to_string()
+        } else {
+            format!("deployment {i}")
+        };
+        commits.push(record(&repo, snapshot, &what, hour(i))?);
+    }
+    println!(
+        "\nHistory: {} deployments committed to {} ({} KiB)",
+        commits.len(),
+        path.display(),
+        std::fs::metadata(&path)?.len() / 1024
+    );
+
+    let api: Key = "Service/prod-orders-api".parse()?;
+    println!("  Service/prod-orders-api.replicas over time:");
+    for change in repo.param_history(&api, "replicas")? {
+        let value = change
+            .value
+            .map_or_else(|| "(unset)".to_string(), |v| v.to_string());
+        println!(
+            "    {}  {value}  (commit {})",
+            change.timestamp, change.commit
+        );
+    }
+
+    let platform = RefName::environment("platform")?;
+    let then = hour(2).plus(Duration::from_secs(1800));
+    let at = repo
+        .as_of(&platform, then)?
+        .ok_or("no commit at that time")?;
+    let since = repo.diff(
+        &Revision::AsOf(platform.clone(), then),
+        &Revision::Head(platform.clone()),
+    )?;
+    println!(
+        "  Deployed at {then}: commit {} ({}); {} changes since then",
+        at.id,
+        at.message,
+        since.len()
+    );
+
+    let legacy: Key = "Queue/prod-legacy".parse()?;
+    let lineage = repo.lineage(&legacy)?;
+    if let (Some(created), Some(removed)) = (lineage.created(), lineage.removed()) {
+        println!(
+            "  Queue/prod-legacy: created {} (commit {}), removed {} (commit {})",
+            created.timestamp, created.commit, removed.timestamp, removed.commit
+        );
+    }
+    let report = repo.verify()?;
+    println!(
+        "  verify: {} objects and {} commits checked, {} problems",
+        report.objects,
+        report.commits,
+        report.problems.len()
+    );
     Ok(())
 }
 

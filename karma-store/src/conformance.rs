@@ -36,7 +36,7 @@ macro_rules! conformance_tests {
             backend_get_put_scan, backend_compare_and_swap, backend_allocate_is_unique,
             commit_checkout_and_log, racing_writers_conflict, as_of_times, param_history_and_lineage,
             diff_between_revisions, branches_and_tags, commits_write_only_changes, verify_sound_repository,
-            concurrent_commits_lose_nothing, merge_branches);
+            concurrent_commits_lose_nothing, merge_branches, commit_a_delta);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -521,4 +521,36 @@ pub fn merge_branches(b: impl Backend) {
         Some(head.id),
         "a failed merge commits nothing"
     );
+}
+
+pub fn commit_a_delta(b: impl Backend) {
+    let repo = Repository::open(b).unwrap();
+    let prod = RefName::environment("prod").unwrap();
+    let g = platform(3);
+    let c1 = repo.commit(&prod, &g, info("one", 1)).unwrap();
+    let mut next = Graph::from_snapshot(g.snapshot(), ManualClock::default());
+    next.set_param("Service/s0", "replicas", 42).unwrap();
+    let delta = g.diff(&next);
+    let c2 = repo
+        .commit_delta(&prod, Some(c1.id), &delta, info("delta", 2))
+        .unwrap();
+    assert_eq!(repo.checkout(c2.id).unwrap().root_hash(), next.root_hash());
+    assert_eq!(
+        repo.param_history(&key("Service/s0"), "replicas")
+            .unwrap()
+            .len(),
+        2
+    );
+    // The same delta again does not apply: a typed error, nothing written.
+    let err = repo
+        .commit_delta(&prod, Some(c2.id), &delta, info("again", 3))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Core(karma_core::Error::DeltaConflict { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(repo.head(&prod).unwrap(), Some(c2.id));
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::backend::{Backend, BackendError, Direction, Entries, Keyspace, WriteBatch, WriteError};
+use crate::error::StoreError;
 
 fn table(space: Keyspace) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(space.name())
@@ -38,9 +39,9 @@ impl fmt::Debug for RedbStore {
 impl RedbStore {
     /// Opens the store at `path`, creating the file if it does not exist.
     /// A file that is not a redb database, or is damaged, is an error.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, BackendError> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        guarded("opening", || Self::open_unguarded(path))
+        guarded("opening", || Self::open_unguarded(path)).map_err(StoreError::Backend)
     }
 
     fn open_unguarded(path: PathBuf) -> Result<Self, BackendError> {

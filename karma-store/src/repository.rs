@@ -426,6 +426,26 @@ impl<B: Backend> Repository<B> {
         self.commit_with_parents(reference, parent, &parents, snapshot, info)
     }
 
+    /// Commits `delta` applied to the commit `reference` points at (which
+    /// must be `parent`): the fast path for tools that know what changed,
+    /// skipping the diff. Fails with [`StoreError::Core`] (a delta conflict)
+    /// if the delta does not apply to the parent.
+    pub fn commit_delta(
+        &self,
+        reference: &RefName,
+        parent: Option<CommitId>,
+        delta: &Delta,
+        info: CommitInfo,
+    ) -> Result<Commit> {
+        let base = match parent {
+            Some(p) => self.checkout(p)?,
+            None => Snapshot::default(),
+        };
+        let to_store = base.apply(delta)?;
+        let parents: Vec<CommitId> = parent.into_iter().collect();
+        self.write_commit(reference, parent, &parents, delta, to_store, info)
+    }
+
     /// Commits with explicit parents (e.g. a merge), moving `reference` from
     /// `expected`.
     pub fn commit_with_parents(
@@ -443,10 +463,30 @@ impl<B: Backend> Repository<B> {
         for p in parents.iter().skip(1) {
             self.commit_record(p)?;
         }
-        // Rebuild the snapshot on the parent's stored structure, so only what
-        // changed is written, however `snapshot` was built.
+        // Hash both sides first (cached per node, so cheap after the first
+        // time), letting the diff skip equal subtrees even when `snapshot`
+        // shares no nodes with the stored parent. Then rebuild the snapshot on
+        // the parent's stored structure, so only what changed is written,
+        // however `snapshot` was built.
+        base.root_hash();
+        snapshot.root_hash();
         let delta = base.diff(snapshot);
         let to_store = base.apply(&delta)?;
+        self.write_commit(reference, expected, parents, &delta, to_store, info)
+    }
+
+    /// Writes one commit: the new objects of `to_store` (which is the first
+    /// parent's snapshot with `delta` applied), the record, its index
+    /// entries and the ref move, in one atomic batch.
+    fn write_commit(
+        &self,
+        reference: &RefName,
+        expected: Option<CommitId>,
+        parents: &[CommitId],
+        delta: &Delta,
+        to_store: Snapshot,
+        info: CommitInfo,
+    ) -> Result<Commit> {
         let timestamp = info.timestamp.unwrap_or_else(|| self.clock.now());
 
         let mut batch = WriteBatch::default();
@@ -481,7 +521,7 @@ impl<B: Backend> Repository<B> {
             time_key(reference.as_str(), timestamp, seq),
             encode(RecordKind::CommitId, &id)?,
         );
-        index_delta(&mut batch, &delta, &to_store, id, timestamp, seq)?;
+        index_delta(&mut batch, delta, &to_store, id, timestamp, seq)?;
         expect_ref(&mut batch, reference, expected)?;
         batch.put(
             Keyspace::Refs,
