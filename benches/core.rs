@@ -34,10 +34,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
         // SAFETY: forwarded unchanged; the caller upholds realloc's contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -46,9 +43,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const KINDS: [&str; 8] = [
-    "Database", "Service", "Queue", "Cache", "Pipeline", "Network", "Gateway", "Bucket",
-];
+const KINDS: [&str; 8] = ["Database", "Service", "Queue", "Cache", "Pipeline", "Network", "Gateway", "Bucket"];
 const ENGINES: [&str; 4] = ["postgres", "mysql", "redis", "kafka"];
 
 /// Component `i`: 8 params of mixed types, as a typical platform has.
@@ -61,14 +56,7 @@ fn component(i: usize) -> Component {
         .with_param("cpu_millis", (250 * (1 + i % 8)) as i64)
         .with_param("memory_mib", (512 * (1 + i % 16)) as i64)
         .with_param("engine", ENGINES[i % 4])
-        .with_param(
-            "region",
-            if i.is_multiple_of(3) {
-                "eu-west-1"
-            } else {
-                "us-east-1"
-            },
-        )
+        .with_param("region", if i.is_multiple_of(3) { "eu-west-1" } else { "us-east-1" })
         .with_param("public", i.is_multiple_of(10))
         .with_param("cost", (i % 100) as f64 * 0.25)
 }
@@ -131,31 +119,19 @@ fn diff(c: &mut Criterion) {
     assert_eq!(a_indep.diff(&b_indep).len(), 100);
 
     // Baseline: the same components in two BTreeMaps, compared in full.
-    let ma: BTreeMap<Key, Component> = a
-        .components()
-        .map(|c| (c.key().clone(), c.clone()))
-        .collect();
-    let mb: BTreeMap<Key, Component> = b
-        .components()
-        .map(|c| (c.key().clone(), c.clone()))
-        .collect();
+    let ma: BTreeMap<Key, Component> = a.components().map(|c| (c.key().clone(), c.clone())).collect();
+    let mb: BTreeMap<Key, Component> = b.components().map(|c| (c.key().clone(), c.clone())).collect();
 
     let mut group = c.benchmark_group("diff_1m_100_changes");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(10));
+    group.sample_size(20).measurement_time(Duration::from_secs(10));
     group.bench_function("karma_shared", |bench| bench.iter(|| black_box(a.diff(&b))));
     group.bench_function("karma_independent_hashed", |bench| {
         bench.iter(|| black_box(a_indep.diff(&b_indep)));
     });
     group.bench_function("btreemap_full_compare", |bench| {
         bench.iter(|| {
-            let changed: Vec<&Key> = ma
-                .iter()
-                .zip(mb.iter())
-                .filter(|((_, x), (_, y))| x != y)
-                .map(|((k, _), _)| k)
-                .collect();
+            let changed: Vec<&Key> =
+                ma.iter().zip(mb.iter()).filter(|((_, x), (_, y))| x != y).map(|((k, _), _)| k).collect();
             black_box(changed)
         });
     });
@@ -164,9 +140,7 @@ fn diff(c: &mut Criterion) {
 
 fn insert(c: &mut Criterion) {
     let mut group = c.benchmark_group("insert_1m_8_params");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(30));
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.bench_function("insert_prebuilt", |bench| {
         bench.iter_batched(
             || (0..1_000_000).map(component).collect::<Vec<_>>(),
@@ -186,12 +160,7 @@ fn insert(c: &mut Criterion) {
     group.bench_function("baseline_btreemap_insert_prebuilt", |bench| {
         bench.iter_batched(
             || (0..1_000_000).map(component).collect::<Vec<_>>(),
-            |components| {
-                components
-                    .into_iter()
-                    .map(|c| (c.key().clone(), c))
-                    .collect::<BTreeMap<_, _>>()
-            },
+            |components| components.into_iter().map(|c| (c.key().clone(), c)).collect::<BTreeMap<_, _>>(),
             BatchSize::PerIteration,
         );
     });

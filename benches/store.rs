@@ -22,7 +22,7 @@ fn component(i: usize, generation: i64) -> Component {
         .with_param("port", 5000 + (i % 1000) as i64)
         .with_param("replicas", generation)
         .with_param("engine", "postgres")
-        .with_param("region", if i % 2 == 0 { "eu-west-1" } else { "us-east-1" })
+        .with_param("region", if i.is_multiple_of(2) { "eu-west-1" } else { "us-east-1" })
 }
 
 fn key(i: usize) -> Key {
@@ -47,18 +47,15 @@ fn info(t: i64) -> CommitInfo {
 
 /// A delta changing `count` components of `base` (spread by `round`).
 fn delta(base: &Snapshot, count: usize, n: usize, round: usize) -> karma::core::Delta {
-    let mut g = Graph::from_snapshot(
-        base.clone(),
-        ManualClock::new(Timestamp::from_secs(round as i64)),
-    );
+    let mut g = Graph::from_snapshot(base.clone(), ManualClock::new(Timestamp::from_secs(round as i64)));
     for j in 0..count {
         let i = (j * (n / count) + round * 7) % n;
-        g.set_param(key(i), "replicas", round as i64 + 1)
-            .expect("set");
+        g.set_param(key(i), "replicas", round as i64 + 1).expect("set");
     }
     base.diff(&g)
 }
 
+#[allow(clippy::too_many_lines)] // one fixture, several groups measured on it
 fn commit_and_import(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("big.redb");
@@ -66,9 +63,7 @@ fn commit_and_import(c: &mut Criterion) {
     let prod = RefName::environment("prod").expect("ref");
 
     let mut group = c.benchmark_group("store_import_1m");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(60));
+    group.sample_size(10).measurement_time(Duration::from_secs(60));
     group.bench_function("karma_commit_into_empty_redb", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -92,9 +87,7 @@ fn commit_and_import(c: &mut Criterion) {
     let mut head: CommitId = first.id;
     let mut round = 0usize;
     let mut group = c.benchmark_group("store_commit_onto_1m");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(20));
+    group.sample_size(20).measurement_time(Duration::from_secs(20));
     for count in [1usize, 1000] {
         group.bench_function(format!("karma_commit_delta_{count}"), |b| {
             b.iter_custom(|iters| {
@@ -104,10 +97,7 @@ fn commit_and_import(c: &mut Criterion) {
                     let base = repo.checkout(head).expect("head");
                     let d = delta(&base, count, BIG, round);
                     let start = Instant::now();
-                    head = repo
-                        .commit_delta(&prod, Some(head), &d, info(1 + round as i64))
-                        .expect("commit")
-                        .id;
+                    head = repo.commit_delta(&prod, Some(head), &d, info(1 + round as i64)).expect("commit").id;
                     total += start.elapsed();
                 }
                 total
@@ -129,8 +119,7 @@ fn commit_and_import(c: &mut Criterion) {
         let mut t = txn.open_table(table).expect("table");
         for i in 0..BIG as u64 {
             let v = object(i);
-            t.insert(blake3::hash(&v).as_bytes().as_slice(), v.as_slice())
-                .expect("insert");
+            t.insert(blake3::hash(&v).as_bytes().as_slice(), v.as_slice()).expect("insert");
         }
     }
     txn.commit().expect("commit");
@@ -143,8 +132,7 @@ fn commit_and_import(c: &mut Criterion) {
                 for _ in 0..1000 {
                     let v = object(next);
                     next += 1;
-                    t.insert(blake3::hash(&v).as_bytes().as_slice(), v.as_slice())
-                        .expect("insert");
+                    t.insert(blake3::hash(&v).as_bytes().as_slice(), v.as_slice()).expect("insert");
                 }
             }
             txn.commit().expect("commit");
@@ -156,29 +144,16 @@ fn commit_and_import(c: &mut Criterion) {
     let a = head;
     let base = repo.checkout(a).expect("head");
     let d = delta(&base, 100, BIG, 999_999);
-    let b_id = repo
-        .commit_delta(&prod, Some(a), &d, info(10_000_000))
-        .expect("commit")
-        .id;
+    let b_id = repo.commit_delta(&prod, Some(a), &d, info(10_000_000)).expect("commit").id;
     let mut group = c.benchmark_group("store_reads_1m");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(30));
+    group.sample_size(10).measurement_time(Duration::from_secs(30));
     repo.checkout(a).expect("warm");
     repo.checkout(b_id).expect("warm");
     group.bench_function("diff_100_changes_warm", |bench| {
-        bench.iter(|| {
-            black_box(
-                repo.diff(&Revision::Commit(a), &Revision::Commit(b_id))
-                    .expect("diff"),
-            )
-        });
+        bench.iter(|| black_box(repo.diff(&Revision::Commit(a), &Revision::Commit(b_id)).expect("diff")));
     });
     group.bench_function("baseline_in_memory_snapshot_diff", |bench| {
-        let (sa, sb) = (
-            repo.checkout(a).expect("a"),
-            repo.checkout(b_id).expect("b"),
-        );
+        let (sa, sb) = (repo.checkout(a).expect("a"), repo.checkout(b_id).expect("b"));
         bench.iter(|| black_box(sa.diff(&sb)));
     });
     drop(repo);
@@ -206,31 +181,18 @@ fn history(c: &mut Criterion) {
     let mut head = repo.commit(&prod, &graph(100), info(0)).expect("first").id;
     for round in 1..10_000usize {
         let base = repo.checkout(head).expect("head");
-        let mut g = Graph::from_snapshot(
-            base.clone(),
-            ManualClock::new(Timestamp::from_secs(round as i64)),
-        );
+        let mut g = Graph::from_snapshot(base.clone(), ManualClock::new(Timestamp::from_secs(round as i64)));
         g.set_param(key(7), "replicas", round as i64).expect("set");
-        head = repo
-            .commit_delta(&prod, Some(head), &base.diff(&g), info(round as i64))
-            .expect("commit")
-            .id;
+        head = repo.commit_delta(&prod, Some(head), &base.diff(&g), info(round as i64)).expect("commit").id;
     }
     // 100,000 commits on one ref for as-of (a 10-component graph).
     let env = RefName::environment("timeline").expect("ref");
     let mut t_head = repo.commit(&env, &graph(10), info(0)).expect("first").id;
     for round in 1..100_000usize {
         let base = repo.checkout(t_head).expect("head");
-        let mut g = Graph::from_snapshot(
-            base.clone(),
-            ManualClock::new(Timestamp::from_secs(round as i64)),
-        );
-        g.set_param(key(round % 10), "replicas", round as i64)
-            .expect("set");
-        t_head = repo
-            .commit_delta(&env, Some(t_head), &base.diff(&g), info(round as i64 * 10))
-            .expect("commit")
-            .id;
+        let mut g = Graph::from_snapshot(base.clone(), ManualClock::new(Timestamp::from_secs(round as i64)));
+        g.set_param(key(round % 10), "replicas", round as i64).expect("set");
+        t_head = repo.commit_delta(&env, Some(t_head), &base.diff(&g), info(round as i64 * 10)).expect("commit").id;
     }
 
     let mut group = c.benchmark_group("store_history");
@@ -241,10 +203,7 @@ fn history(c: &mut Criterion) {
     group.bench_function("as_of_among_100k_commits", |b| {
         b.iter(|| {
             probe = (probe + 7919) % 1_000_000;
-            black_box(
-                repo.as_of(&env, Timestamp::from_secs(probe))
-                    .expect("as_of"),
-            )
+            black_box(repo.as_of(&env, Timestamp::from_secs(probe)).expect("as_of"))
         });
     });
     group.finish();
@@ -262,16 +221,10 @@ fn size_on_disk() {
     for round in 1..10_000usize {
         let base = repo.checkout(head).expect("head");
         let d = delta(&base, 10, 10_000, round);
-        head = repo
-            .commit_delta(&prod, Some(head), &d, info(round as i64))
-            .expect("commit")
-            .id;
+        head = repo.commit_delta(&prod, Some(head), &d, info(round as i64)).expect("commit").id;
     }
     drop(repo);
-    let (a, b) = (
-        std::fs::metadata(&one).expect("one").len(),
-        std::fs::metadata(&many).expect("many").len(),
-    );
+    let (a, b) = (std::fs::metadata(&one).expect("one").len(), std::fs::metadata(&many).expect("many").len());
     println!(
         "size on disk: one 10,000-component snapshot {:.1} MB; 10,000 commits of 10 changes {:.1} MB ({:.1}x)",
         a as f64 / 1e6,

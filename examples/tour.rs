@@ -86,13 +86,7 @@ fn build_environment(graph: &mut Graph, env: &str, salt: &SecretSalt) -> Result<
         "staging" => 2,
         _ => 1,
     };
-    graph.insert_typed(
-        &n("vpc"),
-        &Network {
-            cidr: "10.0.0.0/16".into(),
-            id: Some(format!("vpc-{env}")),
-        },
-    )?;
+    graph.insert_typed(&n("vpc"), &Network { cidr: "10.0.0.0/16".into(), id: Some(format!("vpc-{env}")) })?;
     for db in ["orders", "users"] {
         graph.insert_typed(
             &n(db),
@@ -116,13 +110,7 @@ fn build_environment(graph: &mut Graph, env: &str, salt: &SecretSalt) -> Result<
         },
     )?;
     for q in ["jobs", "events", "legacy"] {
-        graph.insert_typed(
-            &n(q),
-            &Queue {
-                partitions: 4 * scale,
-                url: Some(format!("amqp://{q}.{env}")),
-            },
-        )?;
+        graph.insert_typed(&n(q), &Queue { partitions: 4 * scale, url: Some(format!("amqp://{q}.{env}")) })?;
     }
     let services = [
         ("orders-api", Some("orders"), Some("sessions"), Some("jobs")),
@@ -136,15 +124,9 @@ fn build_environment(graph: &mut Graph, env: &str, salt: &SecretSalt) -> Result<
             &Service {
                 image: format!("registry/{name}:1.0.0"),
                 replicas: scale,
-                database: db
-                    .map(|d| at("Database", d).map(|k| Ref::new(k, "endpoint")))
-                    .transpose()?,
-                cache: cache
-                    .map(|c| at("Cache", c).map(|k| Ref::new(k, "endpoint")))
-                    .transpose()?,
-                queue: queue
-                    .map(|q| at("Queue", q).map(|k| Ref::new(k, "url")))
-                    .transpose()?,
+                database: db.map(|d| at("Database", d).map(|k| Ref::new(k, "endpoint"))).transpose()?,
+                cache: cache.map(|c| at("Cache", c).map(|k| Ref::new(k, "endpoint"))).transpose()?,
+                queue: queue.map(|q| at("Queue", q).map(|k| Ref::new(k, "url"))).transpose()?,
                 url: Some(format!("http://{name}.{env}.svc")),
             },
         )?;
@@ -168,15 +150,7 @@ fn build_environment(graph: &mut Graph, env: &str, salt: &SecretSalt) -> Result<
         [("latency_ms".into(), Value::Int(12))],
     )?;
     for name in ["orders-api", "users-api", "billing", "worker"] {
-        graph.set_label(
-            at("Service", name)?,
-            "team",
-            if name == "users-api" {
-                "identity"
-            } else {
-                "commerce"
-            },
-        )?;
+        graph.set_label(at("Service", name)?, "team", if name == "users-api" { "identity" } else { "commerce" })?;
     }
     Ok(())
 }
@@ -197,12 +171,7 @@ fn deploy(
 }
 
 /// Commits `snapshot` as one deployment of the platform.
-fn record(
-    repo: &Repository<RedbStore>,
-    snapshot: &Snapshot,
-    what: &str,
-    at: Timestamp,
-) -> Result<Commit, StoreError> {
+fn record(repo: &Repository<RedbStore>, snapshot: &Snapshot, what: &str, at: Timestamp) -> Result<Commit, StoreError> {
     let platform = RefName::environment("platform")?;
     repo.commit(&platform, snapshot, CommitInfo::new("tour", what).at(at))
 }
@@ -219,15 +188,10 @@ fn run_deployments(
     snapshots.push(deploy(graph, clock, "scale prod orders-api to 6", |g| {
         g.set_param("Service/prod-orders-api", "replicas", 6)
     })?);
-    snapshots.push(deploy(
-        graph,
-        clock,
-        "postgres 15.4 -> 16.2 in prod",
-        |g| {
-            g.set_param("Database/prod-orders", "version", "16.2")?;
-            g.set_param("Database/prod-users", "version", "16.2")
-        },
-    )?);
+    snapshots.push(deploy(graph, clock, "postgres 15.4 -> 16.2 in prod", |g| {
+        g.set_param("Database/prod-orders", "version", "16.2")?;
+        g.set_param("Database/prod-users", "version", "16.2")
+    })?);
     snapshots.push(deploy(graph, clock, "new search service in prod", |g| {
         g.insert_typed(
             "prod-search",
@@ -254,35 +218,18 @@ fn run_deployments(
         )
         .map(drop)
     })?);
-    snapshots.push(deploy(
-        graph,
-        clock,
-        "retire the legacy queue everywhere",
-        |g| {
-            for env in ENVIRONMENTS {
-                g.remove(format!("Queue/{env}-legacy"), Removal::Restrict)?;
-            }
-            Ok(())
-        },
-    )?);
-    snapshots.push(deploy(
-        graph,
-        clock,
-        "rotate the prod orders password",
-        |g| {
-            g.set_param(
-                "Database/prod-orders",
-                "password",
-                Secret::with_salt(salt, "rotated-2026-11"),
-            )
-        },
-    )?);
-    snapshots.push(deploy(
-        graph,
-        clock,
-        "runtime: prod orders-api observed at 4 replicas",
-        |g| g.observe("Service/prod-orders-api", "replicas", 4),
-    )?);
+    snapshots.push(deploy(graph, clock, "retire the legacy queue everywhere", |g| {
+        for env in ENVIRONMENTS {
+            g.remove(format!("Queue/{env}-legacy"), Removal::Restrict)?;
+        }
+        Ok(())
+    })?);
+    snapshots.push(deploy(graph, clock, "rotate the prod orders password", |g| {
+        g.set_param("Database/prod-orders", "password", Secret::with_salt(salt, "rotated-2026-11"))
+    })?);
+    snapshots.push(deploy(graph, clock, "runtime: prod orders-api observed at 4 replicas", |g| {
+        g.observe("Service/prod-orders-api", "replicas", 4)
+    })?);
 
     Ok(snapshots)
 }
@@ -312,17 +259,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A deployment that fails leaves nothing behind.
     let failed = graph.transaction(|g| {
         g.set_param("Service/prod-billing", "replicas", 9)?;
-        g.remove("Database/prod-orders", Removal::Restrict)
-            .map(drop)
+        g.remove("Database/prod-orders", Removal::Restrict).map(drop)
     });
-    println!(
-        "  (a deployment removing Database/prod-orders was refused: {})",
-        failed.unwrap_err()
-    );
-    assert_eq!(
-        Some(graph.root_hash()),
-        snapshots.last().map(Snapshot::root_hash)
-    );
+    println!("  (a deployment removing Database/prod-orders was refused: {})", failed.unwrap_err());
+    assert_eq!(Some(graph.root_hash()), snapshots.last().map(Snapshot::root_hash));
 
     let (first, last) = (&snapshots[0], &snapshots[snapshots.len() - 1]);
     let delta = first.diff(last);
@@ -338,11 +278,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let orders = key("Database/prod-orders")?;
     println!("\nWho depends on Database/prod-orders directly:");
     for dependent in graph.dependents(&orders) {
-        let via: Vec<String> = graph
-            .edges_from(dependent)
-            .filter(|e| e.to() == &orders)
-            .map(|e| e.kind().to_string())
-            .collect();
+        let via: Vec<String> =
+            graph.edges_from(dependent).filter(|e| e.to() == &orders).map(|e| e.kind().to_string()).collect();
         println!("  {dependent}  via {}", via.join(", "));
     }
 
@@ -357,10 +294,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         component.version(),
         component.created(),
         component.updated(),
-        component
-            .param("version")
-            .map(|p| p.changed_at)
-            .unwrap_or_default()
+        component.param("version").map(|p| p.changed_at).unwrap_or_default()
     );
 
     // Deltas go both ways and travel well.
@@ -387,11 +321,7 @@ fn history(snapshots: &[Snapshot], start: Timestamp) -> Result<(), Box<dyn std::
     let hour = |i: usize| start.plus(Duration::from_secs(3600 * i as u64));
     let mut commits = Vec::new();
     for (i, snapshot) in snapshots.iter().enumerate() {
-        let what = if i == 0 {
-            "initial platform".to_string()
-        } else {
-            format!("deployment {i}")
-        };
+        let what = if i == 0 { "initial platform".to_string() } else { format!("deployment {i}") };
         commits.push(record(&repo, snapshot, &what, hour(i))?);
     }
     println!(
@@ -404,30 +334,15 @@ fn history(snapshots: &[Snapshot], start: Timestamp) -> Result<(), Box<dyn std::
     let api: Key = "Service/prod-orders-api".parse()?;
     println!("  Service/prod-orders-api.replicas over time:");
     for change in repo.param_history(&api, "replicas")? {
-        let value = change
-            .value
-            .map_or_else(|| "(unset)".to_string(), |v| v.to_string());
-        println!(
-            "    {}  {value}  (commit {})",
-            change.timestamp, change.commit
-        );
+        let value = change.value.map_or_else(|| "(unset)".to_string(), |v| v.to_string());
+        println!("    {}  {value}  (commit {})", change.timestamp, change.commit);
     }
 
     let platform = RefName::environment("platform")?;
     let then = hour(2).plus(Duration::from_secs(1800));
-    let at = repo
-        .as_of(&platform, then)?
-        .ok_or("no commit at that time")?;
-    let since = repo.diff(
-        &Revision::AsOf(platform.clone(), then),
-        &Revision::Head(platform.clone()),
-    )?;
-    println!(
-        "  Deployed at {then}: commit {} ({}); {} changes since then",
-        at.id,
-        at.message,
-        since.len()
-    );
+    let at = repo.as_of(&platform, then)?.ok_or("no commit at that time")?;
+    let since = repo.diff(&Revision::AsOf(platform.clone(), then), &Revision::Head(platform.clone()))?;
+    println!("  Deployed at {then}: commit {} ({}); {} changes since then", at.id, at.message, since.len());
 
     let legacy: Key = "Queue/prod-legacy".parse()?;
     let lineage = repo.lineage(&legacy)?;

@@ -15,13 +15,9 @@ pub(crate) fn to_bincode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn from_bincode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| Error::Codec(e.to_string()))?;
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config()).map_err(|e| Error::Codec(e.to_string()))?;
     if read != bytes.len() {
-        return Err(Error::Codec(format!(
-            "{} trailing bytes after the encoded value",
-            bytes.len() - read
-        )));
+        return Err(Error::Codec(format!("{} trailing bytes after the encoded value", bytes.len() - read)));
     }
     Ok(value)
 }

@@ -203,10 +203,7 @@ impl Component {
 
     /// Every output reference held by its params: `(param, reference)`.
     pub fn references(&self) -> Vec<(&Name, &OutputRef)> {
-        self.params
-            .iter()
-            .flat_map(|(name, p)| p.value.references().into_iter().map(move |r| (name, r)))
-            .collect()
+        self.params.iter().flat_map(|(name, p)| p.value.references().into_iter().map(move |r| (name, r))).collect()
     }
 
     /// The blake3 hash of its canonical encoding: everything it holds, in
@@ -215,9 +212,7 @@ impl Component {
         *self.hash.get_or_init(|| {
             let mut c = Canonical::new("karma.component.v1");
             c.str(&self.kind).str(&self.name).str(self.key.as_str());
-            c.u64(self.version)
-                .i64(self.created.as_nanos())
-                .i64(self.updated.as_nanos());
+            c.u64(self.version).i64(self.created.as_nanos()).i64(self.updated.as_nanos());
             c.u64(self.params.len() as u64);
             for (name, p) in &self.params {
                 c.str(name).i64(p.changed_at.as_nanos());
@@ -269,13 +264,7 @@ impl Component {
                 true
             }
             None => {
-                self.params.insert(
-                    name,
-                    Param {
-                        value,
-                        changed_at: now,
-                    },
-                );
+                self.params.insert(name, Param { value, changed_at: now });
                 true
             }
         }
@@ -431,16 +420,10 @@ mod tests {
 
     #[test]
     fn hash_is_independent_of_build_order() {
-        let a = Component::new("Service", "api")
-            .unwrap()
-            .with_param("a", 1)
-            .with_param("b", "x")
-            .with_label("t", "web");
-        let b = Component::new("Service", "api")
-            .unwrap()
-            .with_label("t", "web")
-            .with_param("b", "x")
-            .with_param("a", 1);
+        let a =
+            Component::new("Service", "api").unwrap().with_param("a", 1).with_param("b", "x").with_label("t", "web");
+        let b =
+            Component::new("Service", "api").unwrap().with_label("t", "web").with_param("b", "x").with_param("a", 1);
         assert_eq!(a.content_hash(), b.content_hash());
         let c = a.clone().with_param("a", 2);
         assert_ne!(a.content_hash(), c.content_hash());
@@ -457,9 +440,7 @@ mod tests {
     #[test]
     fn references_name_their_params() {
         let db = Key::new("Database", "orders").unwrap();
-        let c = Component::new("Service", "api")
-            .unwrap()
-            .with_param("db", Value::reference(db.clone(), "endpoint"));
+        let c = Component::new("Service", "api").unwrap().with_param("db", Value::reference(db.clone(), "endpoint"));
         let refs = c.references();
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].0, "db");

@@ -118,11 +118,7 @@ fn field_changes<T: Clone + PartialEq>(a: &FieldMap<T>, b: &FieldMap<T>) -> Vec<
     let mut out = Vec::new();
     a.merge_with(b, |name, x, y| {
         if x != y {
-            out.push(FieldChange {
-                name: name.clone(),
-                before: x.cloned(),
-                after: y.cloned(),
-            });
+            out.push(FieldChange { name: name.clone(), before: x.cloned(), after: y.cloned() });
         }
     });
     out
@@ -131,19 +127,12 @@ fn field_changes<T: Clone + PartialEq>(a: &FieldMap<T>, b: &FieldMap<T>) -> Vec<
 fn invert_fields<T: Clone>(changes: &[FieldChange<T>]) -> Vec<FieldChange<T>> {
     changes
         .iter()
-        .map(|c| FieldChange {
-            name: c.name.clone(),
-            before: c.after.clone(),
-            after: c.before.clone(),
-        })
+        .map(|c| FieldChange { name: c.name.clone(), before: c.after.clone(), after: c.before.clone() })
         .collect()
 }
 
 fn swap<T: Clone>(c: &Change<T>) -> Change<T> {
-    Change {
-        before: c.after.clone(),
-        after: c.before.clone(),
-    }
+    Change { before: c.after.clone(), after: c.before.clone() }
 }
 
 impl ComponentDelta {
@@ -151,26 +140,11 @@ impl ComponentDelta {
     pub fn between(a: &Component, b: &Component) -> Self {
         Self {
             key: b.key().clone(),
-            kind: Change {
-                before: a.kind().clone(),
-                after: b.kind().clone(),
-            },
-            name: Change {
-                before: a.name().clone(),
-                after: b.name().clone(),
-            },
-            version: Change {
-                before: a.version(),
-                after: b.version(),
-            },
-            created: Change {
-                before: a.created(),
-                after: b.created(),
-            },
-            updated: Change {
-                before: a.updated(),
-                after: b.updated(),
-            },
+            kind: Change { before: a.kind().clone(), after: b.kind().clone() },
+            name: Change { before: a.name().clone(), after: b.name().clone() },
+            version: Change { before: a.version(), after: b.version() },
+            created: Change { before: a.created(), after: b.created() },
+            updated: Change { before: a.updated(), after: b.updated() },
             params: field_changes(a.params(), b.params()),
             outputs: field_changes(a.outputs(), b.outputs()),
             runtime: field_changes(a.runtime_values(), b.runtime_values()),
@@ -180,14 +154,9 @@ impl ComponentDelta {
 
     /// Params whose value changed (ignoring `changed_at`-only changes), as
     /// `(name, old, new)`.
-    pub fn changed_params(
-        &self,
-    ) -> impl Iterator<Item = (&Name, Option<&Value>, Option<&Value>)> + '_ {
+    pub fn changed_params(&self) -> impl Iterator<Item = (&Name, Option<&Value>, Option<&Value>)> + '_ {
         self.params.iter().filter_map(|c| {
-            let (x, y) = (
-                c.before.as_ref().map(|p| &p.value),
-                c.after.as_ref().map(|p| &p.value),
-            );
+            let (x, y) = (c.before.as_ref().map(|p| &p.value), c.after.as_ref().map(|p| &p.value));
             (x != y).then_some((&c.name, x, y))
         })
     }
@@ -259,11 +228,7 @@ impl Delta {
             edges: self
                 .edges
                 .iter()
-                .map(|e| EdgeChange {
-                    id: e.id.clone(),
-                    before: e.after.clone(),
-                    after: e.before.clone(),
-                })
+                .map(|e| EdgeChange { id: e.id.clone(), before: e.after.clone(), after: e.before.clone() })
                 .collect(),
         }
     }
@@ -295,24 +260,20 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot) -> Delta {
     let empty = crate::snapshot::EdgeSet::default();
     let mut edges = Vec::new();
     a.edges.diff(&b.edges, &mut |_, x, y| {
-        x.unwrap_or(&empty)
-            .diff(y.unwrap_or(&empty), &mut |id, p, q| {
-                edges.push(EdgeChange {
-                    id: id.clone(),
-                    before: p.map(|e| (**e).clone()),
-                    after: q.map(|e| (**e).clone()),
-                });
+        x.unwrap_or(&empty).diff(y.unwrap_or(&empty), &mut |id, p, q| {
+            edges.push(EdgeChange {
+                id: id.clone(),
+                before: p.map(|e| (**e).clone()),
+                after: q.map(|e| (**e).clone()),
             });
+        });
     });
     edges.sort_unstable_by(|p, q| p.id.cmp(&q.id));
     Delta { components, edges }
 }
 
 fn conflict(at: impl fmt::Display, reason: impl Into<String>) -> Error {
-    Error::DeltaConflict {
-        at: at.to_string(),
-        reason: reason.into(),
-    }
+    Error::DeltaConflict { at: at.to_string(), reason: reason.into() }
 }
 
 fn apply_fields<T: Clone + PartialEq + fmt::Debug>(
@@ -325,12 +286,7 @@ fn apply_fields<T: Clone + PartialEq + fmt::Debug>(
         if map.get(&c.name) != c.before.as_ref() {
             return Err(conflict(
                 key,
-                format!(
-                    "{what} {:?} is {:?}, the delta expects {:?}",
-                    c.name,
-                    map.get(&c.name),
-                    c.before
-                ),
+                format!("{what} {:?} is {:?}, the delta expects {:?}", c.name, map.get(&c.name), c.before),
             ));
         }
         match &c.after {
@@ -383,10 +339,7 @@ pub(crate) fn apply(snap: &mut Snapshot, delta: &Delta) -> Result<()> {
     for e in &delta.edges {
         let current = snap.edge(&e.id);
         if current != e.before.as_ref() {
-            return Err(conflict(
-                &e.id,
-                "the edge differs from the delta's before state",
-            ));
+            return Err(conflict(&e.id, "the edge differs from the delta's before state"));
         }
         if e.after.is_none() {
             snap.take_edge(&e.id);
@@ -402,23 +355,15 @@ pub(crate) fn apply(snap: &mut Snapshot, delta: &Delta) -> Result<()> {
             }
             ComponentChange::Removed(c) => {
                 if snap.get(c.key()) != Some(&**c) {
-                    return Err(conflict(
-                        c.key(),
-                        "removed by the delta, but absent or different",
-                    ));
+                    return Err(conflict(c.key(), "removed by the delta, but absent or different"));
                 }
                 if !snap.edge_ids_touching(c.key()).is_empty() {
-                    return Err(conflict(
-                        c.key(),
-                        "removed by the delta, but edges still join it",
-                    ));
+                    return Err(conflict(c.key(), "removed by the delta, but edges still join it"));
                 }
                 snap.components.remove(c.key());
             }
             ComponentChange::Changed(d) => {
-                let current = snap
-                    .get(&d.key)
-                    .ok_or_else(|| conflict(&d.key, "changed by the delta, but absent"))?;
+                let current = snap.get(&d.key).ok_or_else(|| conflict(&d.key, "changed by the delta, but absent"))?;
                 let next = apply_component_delta(current, d)?;
                 snap.components.insert(d.key.clone(), Arc::new(next));
             }
@@ -454,11 +399,7 @@ impl fmt::Display for Delta {
                 ComponentChange::Added(c) => writeln!(f, "+ {}", c.key())?,
                 ComponentChange::Removed(c) => writeln!(f, "- {}", c.key())?,
                 ComponentChange::Changed(d) => {
-                    writeln!(
-                        f,
-                        "~ {}  v{} -> v{}",
-                        d.key, d.version.before, d.version.after
-                    )?;
+                    writeln!(f, "~ {}  v{} -> v{}", d.key, d.version.before, d.version.after)?;
                     for (name, x, y) in d.changed_params() {
                         writeln!(f, "    {name}: {} -> {}", show(x), show(y))?;
                     }
@@ -472,20 +413,11 @@ impl fmt::Display for Delta {
                         )?;
                     }
                     for c in &d.runtime {
-                        let (x, y) = (
-                            c.before.as_ref().map(|o| &o.value),
-                            c.after.as_ref().map(|o| &o.value),
-                        );
+                        let (x, y) = (c.before.as_ref().map(|o| &o.value), c.after.as_ref().map(|o| &o.value));
                         writeln!(f, "    runtime {}: {} -> {}", c.name, show(x), show(y))?;
                     }
                     for c in &d.labels {
-                        writeln!(
-                            f,
-                            "    label {}: {:?} -> {:?}",
-                            c.name,
-                            c.before.as_deref(),
-                            c.after.as_deref()
-                        )?;
+                        writeln!(f, "    label {}: {:?} -> {:?}", c.name, c.before.as_deref(), c.after.as_deref())?;
                     }
                 }
             }

@@ -67,10 +67,9 @@ impl EdgeKind {
     fn stable_hash(&self) -> u64 {
         match self {
             Self::DependsOn => 0,
-            Self::Reference { param, output } => combine64(
-                stable_hash64(param.as_bytes()),
-                stable_hash64(output.as_bytes()),
-            ),
+            Self::Reference { param, output } => {
+                combine64(stable_hash64(param.as_bytes()), stable_hash64(output.as_bytes()))
+            }
             Self::Custom(name) => combine64(2, stable_hash64(name.as_bytes())),
         }
     }
@@ -110,10 +109,7 @@ impl EdgeId {
     }
 
     pub(crate) fn stable_hash(&self) -> u64 {
-        combine64(
-            combine64(self.from.stable_hash(), self.to.stable_hash()),
-            self.kind.stable_hash(),
-        )
+        combine64(combine64(self.from.stable_hash(), self.to.stable_hash()), self.kind.stable_hash())
     }
 
     pub(crate) fn write_canonical(&self, c: &mut Canonical) {
@@ -161,14 +157,7 @@ impl Eq for Edge {}
 
 impl Edge {
     pub(crate) fn new(id: EdgeId, attributes: FieldMap<Value>, now: Timestamp) -> Self {
-        Self {
-            id,
-            attributes,
-            version: 1,
-            created: now,
-            updated: now,
-            tag: OnceLock::new(),
-        }
+        Self { id, attributes, version: 1, created: now, updated: now, tag: OnceLock::new() }
     }
 
     /// Its identity: from, to, kind.
@@ -239,9 +228,7 @@ impl Edge {
     pub fn content_hash(&self) -> ContentHash {
         let mut c = Canonical::new("karma.edge.v1");
         self.id.write_canonical(&mut c);
-        c.u64(self.version)
-            .i64(self.created.as_nanos())
-            .i64(self.updated.as_nanos());
+        c.u64(self.version).i64(self.created.as_nanos()).i64(self.updated.as_nanos());
         c.u64(self.attributes.len() as u64);
         for (name, v) in &self.attributes {
             c.str(name);

@@ -20,18 +20,14 @@ pub struct FieldMap<V> {
 
 impl<V> Default for FieldMap<V> {
     fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-        }
+        Self { entries: Vec::new() }
     }
 }
 
 impl<V> FieldMap<V> {
     /// An empty map.
     pub const fn new() -> Self {
-        Self {
-            entries: Vec::new(),
-        }
+        Self { entries: Vec::new() }
     }
 
     /// The number of entries.
@@ -100,11 +96,7 @@ impl<V> FieldMap<V> {
 
     /// Merges two maps by name: calls `f(name, before, after)` for every
     /// name in either, in order.
-    pub(crate) fn merge_with<'a>(
-        &'a self,
-        other: &'a Self,
-        mut f: impl FnMut(&'a Name, Option<&'a V>, Option<&'a V>),
-    ) {
+    pub(crate) fn merge_with<'a>(&'a self, other: &'a Self, mut f: impl FnMut(&'a Name, Option<&'a V>, Option<&'a V>)) {
         let (mut i, mut j) = (0, 0);
         while i < self.entries.len() || j < other.entries.len() {
             let a = self.entries.get(i);
@@ -141,9 +133,7 @@ impl<V> FieldMap<V> {
 
 impl<V: fmt::Debug> fmt::Debug for FieldMap<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.entries.iter().map(|(k, v)| (k, v)))
-            .finish()
+        f.debug_map().entries(self.entries.iter().map(|(k, v)| (k, v))).finish()
     }
 }
 
@@ -159,8 +149,7 @@ impl<N: Into<Name>, V> FromIterator<(N, V)> for FieldMap<V> {
 
 impl<'a, V> IntoIterator for &'a FieldMap<V> {
     type Item = (&'a Name, &'a V);
-    type IntoIter =
-        std::iter::Map<std::slice::Iter<'a, (Name, V)>, fn(&'a (Name, V)) -> (&'a Name, &'a V)>;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, (Name, V)>, fn(&'a (Name, V)) -> (&'a Name, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter().map(|(n, v)| (n, v))
     }
@@ -208,10 +197,7 @@ mod tests {
         let a: FieldMap<i32> = [("b", 2), ("a", 1), ("c", 3)].into_iter().collect();
         let b: FieldMap<i32> = [("c", 3), ("b", 2), ("a", 1)].into_iter().collect();
         assert_eq!(a, b);
-        assert_eq!(
-            a.names().map(Name::as_str).collect::<Vec<_>>(),
-            ["a", "b", "c"]
-        );
+        assert_eq!(a.names().map(Name::as_str).collect::<Vec<_>>(), ["a", "b", "c"]);
     }
 
     #[test]
@@ -224,11 +210,7 @@ mod tests {
         });
         assert_eq!(
             seen,
-            [
-                ("a".to_string(), Some(1), None),
-                ("b".to_string(), None, Some(2)),
-                ("c".to_string(), Some(3), Some(4))
-            ]
+            [("a".to_string(), Some(1), None), ("b".to_string(), None, Some(2)), ("c".to_string(), Some(3), Some(4))]
         );
     }
 

@@ -70,10 +70,7 @@ impl Default for Graph {
 
 impl fmt::Debug for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Graph")
-            .field("state", &self.state)
-            .field("clock", &self.clock)
-            .finish()
+        f.debug_struct("Graph").field("state", &self.state).field("clock", &self.clock).finish()
     }
 }
 
@@ -92,18 +89,12 @@ impl Graph {
 
     /// An empty graph on `clock`.
     pub fn with_clock(clock: impl Clock + 'static) -> Self {
-        Self {
-            state: Snapshot::default(),
-            clock: Arc::new(clock),
-        }
+        Self { state: Snapshot::default(), clock: Arc::new(clock) }
     }
 
     /// A graph continuing from `snapshot` on `clock`.
     pub fn from_snapshot(snapshot: Snapshot, clock: impl Clock + 'static) -> Self {
-        Self {
-            state: snapshot,
-            clock: Arc::new(clock),
-        }
+        Self { state: snapshot, clock: Arc::new(clock) }
     }
 
     /// Replaces the clock.
@@ -154,12 +145,8 @@ impl Graph {
         }
         self.transaction(|g| {
             let now = g.now();
-            let keys: Vec<Key> = g
-                .state
-                .components()
-                .filter(|c| *c.kind() == schema.kind)
-                .map(|c| c.key().clone())
-                .collect();
+            let keys: Vec<Key> =
+                g.state.components().filter(|c| *c.kind() == schema.kind).map(|c| c.key().clone()).collect();
             Arc::make_mut(&mut g.state.schemas).insert(schema.kind.clone(), Arc::clone(&schema));
             for key in keys {
                 let mut c = g.component_cloned(&key)?;
@@ -214,18 +201,8 @@ impl Graph {
         }
         let mut runtime = old.runtime_values().clone();
         for (name, o) in c.runtime_values().iter() {
-            let observed_at = if o.observed_at == Timestamp::EPOCH {
-                now
-            } else {
-                o.observed_at
-            };
-            runtime.insert(
-                name.clone(),
-                Observation {
-                    value: o.value.clone(),
-                    observed_at,
-                },
-            );
+            let observed_at = if o.observed_at == Timestamp::EPOCH { now } else { o.observed_at };
+            runtime.insert(name.clone(), Observation { value: o.value.clone(), observed_at });
         }
         *c.runtime_mut() = runtime;
         self.check_references(&c)?;
@@ -248,10 +225,7 @@ impl Graph {
                 if !doomed.contains(d) {
                     if removal == Removal::Restrict {
                         let dependents = self.state.dependents(&key).into_iter().cloned().collect();
-                        return Err(Error::StillDependedOn {
-                            component: key,
-                            dependents,
-                        });
+                        return Err(Error::StillDependedOn { component: key, dependents });
                     }
                     doomed.insert(d.clone());
                     queue.push_back(d.clone());
@@ -286,18 +260,10 @@ impl Graph {
             }
         }
         if from == to {
-            return Err(Error::InvalidEdge {
-                from,
-                to,
-                reason: "a component cannot depend on itself",
-            });
+            return Err(Error::InvalidEdge { from, to, reason: "a component cannot depend on itself" });
         }
         if matches!(kind, EdgeKind::Reference { .. }) {
-            return Err(Error::InvalidEdge {
-                from,
-                to,
-                reason: "reference edges come only from reference params",
-            });
+            return Err(Error::InvalidEdge { from, to, reason: "reference edges come only from reference params" });
         }
         let attributes: FieldMap<Value> = attributes.into_iter().collect();
         let id = EdgeId::new(from, to, kind);
@@ -315,39 +281,21 @@ impl Graph {
     }
 
     /// Removes the edge `from` → `to` of `kind`, returning it.
-    pub fn disconnect(
-        &mut self,
-        from: impl IntoKey,
-        to: impl IntoKey,
-        kind: &EdgeKind,
-    ) -> Result<Edge> {
+    pub fn disconnect(&mut self, from: impl IntoKey, to: impl IntoKey, kind: &EdgeKind) -> Result<Edge> {
         let (from, to) = (from.into_key()?, to.into_key()?);
         if matches!(kind, EdgeKind::Reference { .. }) {
-            return Err(Error::InvalidEdge {
-                from,
-                to,
-                reason: "unset the reference param to drop a reference edge",
-            });
+            return Err(Error::InvalidEdge { from, to, reason: "unset the reference param to drop a reference edge" });
         }
         let id = EdgeId::new(from, to, kind.clone());
         match self.state.take_edge(&id) {
             Some(e) => Ok((*e).clone()),
-            None => Err(Error::UnknownEdge {
-                from: id.from,
-                to: id.to,
-                kind: id.kind,
-            }),
+            None => Err(Error::UnknownEdge { from: id.from, to: id.to, kind: id.kind }),
         }
     }
 
     /// Sets param `name` of component `key` (type-checked against the
     /// schema; references checked and turned into edges).
-    pub fn set_param(
-        &mut self,
-        key: impl IntoKey,
-        name: impl Into<Name>,
-        value: impl Into<Value>,
-    ) -> Result<()> {
+    pub fn set_param(&mut self, key: impl IntoKey, name: impl Into<Name>, value: impl Into<Value>) -> Result<()> {
         let key = key.into_key()?;
         let (name, value) = (name.into(), value.into());
         let old = self.component_arc(&key)?;
@@ -380,12 +328,7 @@ impl Graph {
     }
 
     /// Sets output `name` (checked against the schema if declared there).
-    pub fn set_output(
-        &mut self,
-        key: impl IntoKey,
-        name: impl Into<Name>,
-        value: impl Into<Value>,
-    ) -> Result<()> {
+    pub fn set_output(&mut self, key: impl IntoKey, name: impl Into<Name>, value: impl Into<Value>) -> Result<()> {
         let key = key.into_key()?;
         let old = self.component_arc(&key)?;
         let mut c = (*old).clone();
@@ -408,10 +351,7 @@ impl Graph {
         }
         let mut c = (*old).clone();
         let removed = c.remove_output(name);
-        let declared = self
-            .state
-            .schema(c.kind())
-            .is_some_and(|s| s.output_spec(name).is_some());
+        let declared = self.state.schema(c.kind()).is_some_and(|s| s.output_spec(name).is_some());
         if !declared {
             for e in self.state.edges_to(&key) {
                 if let EdgeKind::Reference { param, output } = e.kind()
@@ -432,34 +372,18 @@ impl Graph {
 
     /// Records a runtime observation of `name`, stamped now. Does not bump
     /// the version (runtime is observed, not declared).
-    pub fn observe(
-        &mut self,
-        key: impl IntoKey,
-        name: impl Into<Name>,
-        value: impl Into<Value>,
-    ) -> Result<()> {
+    pub fn observe(&mut self, key: impl IntoKey, name: impl Into<Name>, value: impl Into<Value>) -> Result<()> {
         let key = key.into_key()?;
         let old = self.component_arc(&key)?;
         let now = self.now();
         let mut c = (*old).clone();
-        c.put_runtime(
-            name.into(),
-            Observation {
-                value: value.into(),
-                observed_at: now,
-            },
-        );
+        c.put_runtime(name.into(), Observation { value: value.into(), observed_at: now });
         self.commit_component(c, &old, now);
         Ok(())
     }
 
     /// Sets label `name` to `value`.
-    pub fn set_label(
-        &mut self,
-        key: impl IntoKey,
-        name: impl Into<Name>,
-        value: impl Into<SmolStr>,
-    ) -> Result<()> {
+    pub fn set_label(&mut self, key: impl IntoKey, name: impl Into<Name>, value: impl Into<SmolStr>) -> Result<()> {
         let key = key.into_key()?;
         let old = self.component_arc(&key)?;
         let mut c = (*old).clone();
@@ -519,10 +443,7 @@ impl Graph {
     /// type mismatch.
     pub fn get_typed<T: TypedComponent>(&self, key: impl IntoKey) -> Result<T> {
         let key = key.into_key()?;
-        let c = self
-            .state
-            .get(&key)
-            .ok_or(Error::UnknownComponent { key })?;
+        let c = self.state.get(&key).ok_or(Error::UnknownComponent { key })?;
         T::from_component(c)
     }
 
@@ -552,12 +473,7 @@ impl Graph {
     /// Makes `key`'s reference edges exactly those it has in `other`.
     pub(crate) fn copy_reference_edges(&mut self, other: &Snapshot, key: &Key) {
         let is_ref = |e: &&Edge| matches!(e.kind(), EdgeKind::Reference { .. });
-        let mine: Vec<EdgeId> = self
-            .state
-            .edges_from(key)
-            .filter(is_ref)
-            .map(|e| e.id().clone())
-            .collect();
+        let mine: Vec<EdgeId> = self.state.edges_from(key).filter(is_ref).map(|e| e.id().clone()).collect();
         for id in mine {
             self.state.take_edge(&id);
         }
@@ -583,10 +499,7 @@ impl Graph {
     }
 
     fn component_arc(&self, key: &Key) -> Result<Arc<Component>> {
-        self.state
-            .get_arc(key)
-            .cloned()
-            .ok_or_else(|| Error::UnknownComponent { key: key.clone() })
+        self.state.get_arc(key).cloned().ok_or_else(|| Error::UnknownComponent { key: key.clone() })
     }
 
     fn component_cloned(&self, key: &Key) -> Result<Component> {
@@ -616,10 +529,7 @@ impl Graph {
                     target: r.clone(),
                 });
             };
-            let declared = self
-                .state
-                .schema(target.kind())
-                .is_some_and(|s| s.output_spec(&r.output).is_some());
+            let declared = self.state.schema(target.kind()).is_some_and(|s| s.output_spec(&r.output).is_some());
             if !declared && target.output(&r.output).is_none() {
                 return Err(Error::UnknownOutput {
                     component: c.key().clone(),
@@ -660,10 +570,7 @@ impl Graph {
             .references()
             .into_iter()
             .map(|(param, r)| {
-                let kind = EdgeKind::Reference {
-                    param: param.clone(),
-                    output: r.output.clone(),
-                };
+                let kind = EdgeKind::Reference { param: param.clone(), output: r.output.clone() };
                 EdgeId::new(key.clone(), r.component.clone(), kind)
             })
             .collect();
@@ -680,8 +587,7 @@ impl Graph {
         }
         for id in wanted {
             if self.state.edge(&id).is_none() {
-                self.state
-                    .put_edge(Arc::new(Edge::new(id, FieldMap::new(), now)));
+                self.state.put_edge(Arc::new(Edge::new(id, FieldMap::new(), now)));
             }
         }
     }

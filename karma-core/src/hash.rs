@@ -85,8 +85,7 @@ impl<'de> Deserialize<'de> for ContentHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if deserializer.is_human_readable() {
             let text = String::deserialize(deserializer)?;
-            Self::from_hex(&text)
-                .ok_or_else(|| serde::de::Error::custom("expected 64 hexadecimal digits"))
+            Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hexadecimal digits"))
         } else {
             <[u8; 32]>::deserialize(deserializer).map(Self)
         }
@@ -158,12 +157,7 @@ pub(crate) fn stable_hash64(bytes: &[u8]) -> u64 {
 
 /// Combines two stable hashes (order matters).
 pub(crate) fn combine64(a: u64, b: u64) -> u64 {
-    fmix64(
-        a ^ b
-            .wrapping_add(0x9e37_79b9_7f4a_7c15)
-            .wrapping_add(a << 6)
-            .wrapping_add(a >> 2),
-    )
+    fmix64(a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(a << 6).wrapping_add(a >> 2))
 }
 
 fn fmix64(mut h: u64) -> u64 {

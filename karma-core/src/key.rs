@@ -34,10 +34,7 @@ impl Key {
     /// The conventional key `kind/name`.
     pub fn new(kind: &str, name: &str) -> Result<Self> {
         if kind.is_empty() || name.is_empty() {
-            return Err(Error::InvalidKey {
-                key: format!("{kind}/{name}"),
-                reason: "kind and name must not be empty",
-            });
+            return Err(Error::InvalidKey { key: format!("{kind}/{name}"), reason: "kind and name must not be empty" });
         }
         Self::parse(&format!("{kind}/{name}"))
     }
@@ -45,10 +42,7 @@ impl Key {
     /// Any non-empty string without control characters.
     pub fn parse(text: &str) -> Result<Self> {
         if text.is_empty() {
-            return Err(Error::InvalidKey {
-                key: String::new(),
-                reason: "a key must not be empty",
-            });
+            return Err(Error::InvalidKey { key: String::new(), reason: "a key must not be empty" });
         }
         if text.chars().any(char::is_control) {
             return Err(Error::InvalidKey {
@@ -166,10 +160,7 @@ mod tests {
         assert!(matches!(Key::parse(""), Err(Error::InvalidKey { .. })));
         assert!(matches!(Key::parse("a\nb"), Err(Error::InvalidKey { .. })));
         assert!(matches!(Key::new("", "x"), Err(Error::InvalidKey { .. })));
-        assert_eq!(
-            Key::parse("prod/Deployment/api").unwrap().as_str(),
-            "prod/Deployment/api"
-        );
+        assert_eq!(Key::parse("prod/Deployment/api").unwrap().as_str(), "prod/Deployment/api");
     }
 
     #[test]

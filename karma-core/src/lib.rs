@@ -97,7 +97,7 @@ pub use karma_derive::Component;
 /// The names most programs need: `use karma_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Clock, Component, Delta, Edge, EdgeKind, Graph, Key, ManualClock, Ref, Removal, Secret,
-        SecretSalt, Snapshot, Timestamp, TypedComponent, Value,
+        Clock, Component, Delta, Edge, EdgeKind, Graph, Key, ManualClock, Ref, Removal, Secret, SecretSalt, Snapshot,
+        Timestamp, TypedComponent, Value,
     };
 }

@@ -77,11 +77,7 @@ pub fn merge(
     for change in base.diff(theirs).components {
         let key = change.key().clone();
         let (b, o, t) = (base.get(&key), ours.get(&key), theirs.get(&key));
-        let conflict = |reason: &str| MergeConflict {
-            at: key.to_string(),
-            field: None,
-            reason: reason.into(),
-        };
+        let conflict = |reason: &str| MergeConflict { at: key.to_string(), field: None, reason: reason.into() };
         if o == b {
             // Only theirs changed it: take their state as it is.
             match t {
@@ -98,11 +94,7 @@ pub fn merge(
             (Some(o), Some(t)) if o == t => {}
             (Some(o), Some(t)) => match merge_component(b, o, t) {
                 Ok(mut merged) => {
-                    merged.set_stamp(
-                        o.version().max(t.version()) + 1,
-                        o.created().min(t.created()),
-                        now,
-                    );
+                    merged.set_stamp(o.version().max(t.version()) + 1, o.created().min(t.created()), now);
                     g.put_raw(merged);
                     touched.push(key);
                 }
@@ -148,20 +140,14 @@ pub fn merge(
         }
     }
     check_merged(&g, &mut conflicts);
-    if conflicts.is_empty() {
-        Ok(g.snapshot())
-    } else {
-        Err(conflicts)
-    }
+    if conflicts.is_empty() { Ok(g.snapshot()) } else { Err(conflicts) }
 }
 
 /// Nothing may be left pointing at what the other side removed.
 fn check_merged(g: &Graph, conflicts: &mut Vec<MergeConflict>) {
     for c in g.components() {
-        if let Err(
-            Error::DanglingReference { param, target, .. }
-            | Error::UnknownOutput { param, target, .. },
-        ) = g.check_references_of(c)
+        if let Err(Error::DanglingReference { param, target, .. } | Error::UnknownOutput { param, target, .. }) =
+            g.check_references_of(c)
         {
             conflicts.push(MergeConflict {
                 at: c.key().to_string(),
@@ -227,18 +213,11 @@ fn merge_component(
     let key = ours.key();
     let mut conflicts = Vec::new();
     if ours.kind() != theirs.kind() {
-        conflicts.push(MergeConflict {
-            at: key.to_string(),
-            field: None,
-            reason: "kind changed differently".into(),
-        });
+        conflicts.push(MergeConflict { at: key.to_string(), field: None, reason: "kind changed differently".into() });
     }
     // Params compare by value: the change time follows the side that changed.
     let value_only = |c: &Component| -> FieldMap<crate::value::Value> {
-        c.params()
-            .iter()
-            .map(|(n, p)| (n.clone(), p.value.clone()))
-            .collect()
+        c.params().iter().map(|(n, p)| (n.clone(), p.value.clone())).collect()
     };
     let merged_values = merge_fields(
         key,
@@ -248,22 +227,10 @@ fn merge_component(
         &value_only(theirs),
         &mut conflicts,
     );
-    let outputs = merge_fields(
-        key,
-        "output",
-        base.map(Component::outputs),
-        ours.outputs(),
-        theirs.outputs(),
-        &mut conflicts,
-    );
-    let labels = merge_fields(
-        key,
-        "label",
-        base.map(Component::labels),
-        ours.labels(),
-        theirs.labels(),
-        &mut conflicts,
-    );
+    let outputs =
+        merge_fields(key, "output", base.map(Component::outputs), ours.outputs(), theirs.outputs(), &mut conflicts);
+    let labels =
+        merge_fields(key, "label", base.map(Component::labels), ours.labels(), theirs.labels(), &mut conflicts);
     if !conflicts.is_empty() {
         return Err(conflicts);
     }
@@ -283,10 +250,7 @@ fn merge_component(
     *merged.labels_mut() = labels;
     let mut runtime = ours.runtime_values().clone();
     for (name, obs) in theirs.runtime_values() {
-        if runtime
-            .get(name)
-            .is_none_or(|o| o.observed_at < obs.observed_at)
-        {
+        if runtime.get(name).is_none_or(|o| o.observed_at < obs.observed_at) {
             runtime.insert(name.clone(), obs.clone());
         }
     }

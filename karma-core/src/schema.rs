@@ -64,12 +64,7 @@ impl ParamSpec {
     /// A required param of type `ty` (an `Optional` type makes it optional).
     pub fn new(name: impl Into<Name>, ty: ValueType) -> Self {
         let required = !matches!(ty, ValueType::Optional(_) | ValueType::Any);
-        Self {
-            name: name.into(),
-            ty,
-            required,
-            default: None,
-        }
+        Self { name: name.into(), ty, required, default: None }
     }
 
     /// Makes the param optional.
@@ -90,11 +85,7 @@ impl ParamSpec {
 impl OutputSpec {
     /// An output of type `ty`, derived from undeclared params.
     pub fn new(name: impl Into<Name>, ty: ValueType) -> Self {
-        Self {
-            name: name.into(),
-            ty,
-            derives_from: None,
-        }
+        Self { name: name.into(), ty, derives_from: None }
     }
 
     /// Declares the params this output is derived from.
@@ -110,20 +101,14 @@ impl OutputSpec {
 
     /// Whether this output derives from `param` (always, when undeclared).
     pub fn derives_from_param(&self, param: &str) -> bool {
-        self.derives_from
-            .as_ref()
-            .is_none_or(|ps| ps.iter().any(|p| p == param))
+        self.derives_from.as_ref().is_none_or(|ps| ps.iter().any(|p| p == param))
     }
 }
 
 impl Schema {
     /// An empty schema for `kind`.
     pub fn new(kind: impl Into<Name>) -> Self {
-        Self {
-            kind: kind.into(),
-            params: Vec::new(),
-            outputs: Vec::new(),
-        }
+        Self { kind: kind.into(), params: Vec::new(), outputs: Vec::new() }
     }
 
     /// Adds a param.
@@ -151,29 +136,17 @@ impl Schema {
     }
 
     /// The outputs that derive from `param`.
-    pub fn outputs_derived_from<'a>(
-        &'a self,
-        param: &'a str,
-    ) -> impl Iterator<Item = &'a OutputSpec> + 'a {
-        self.outputs
-            .iter()
-            .filter(move |o| o.derives_from_param(param))
+    pub fn outputs_derived_from<'a>(&'a self, param: &'a str) -> impl Iterator<Item = &'a OutputSpec> + 'a {
+        self.outputs.iter().filter(move |o| o.derives_from_param(param))
     }
 
     /// Checks one param value against the schema.
-    pub(crate) fn check_param(
-        &self,
-        component: &Component,
-        name: &str,
-        value: &Value,
-    ) -> Result<()> {
-        let spec = self
-            .param_spec(name)
-            .ok_or_else(|| Error::UndeclaredParam {
-                component: component.key().clone(),
-                kind: self.kind.clone(),
-                param: name.into(),
-            })?;
+    pub(crate) fn check_param(&self, component: &Component, name: &str, value: &Value) -> Result<()> {
+        let spec = self.param_spec(name).ok_or_else(|| Error::UndeclaredParam {
+            component: component.key().clone(),
+            kind: self.kind.clone(),
+            param: name.into(),
+        })?;
         if spec.ty.accepts(value) {
             Ok(())
         } else {
@@ -188,12 +161,7 @@ impl Schema {
 
     /// Checks one output value against the schema (undeclared outputs are
     /// allowed: deployments often produce more than is declared).
-    pub(crate) fn check_output(
-        &self,
-        component: &Component,
-        name: &str,
-        value: &Value,
-    ) -> Result<()> {
+    pub(crate) fn check_output(&self, component: &Component, name: &str, value: &Value) -> Result<()> {
         match self.output_spec(name) {
             Some(spec) if !spec.ty.accepts(value) => Err(Error::TypeMismatch {
                 component: component.key().clone(),
@@ -219,10 +187,7 @@ impl Schema {
         }
         for spec in &self.params {
             if spec.required && component.param(&spec.name).is_none() {
-                return Err(Error::MissingParam {
-                    component: component.key().clone(),
-                    param: spec.name.clone(),
-                });
+                return Err(Error::MissingParam { component: component.key().clone(), param: spec.name.clone() });
             }
         }
         for (name, value) in component.outputs() {

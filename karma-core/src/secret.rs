@@ -70,9 +70,7 @@ impl Secret {
 
     /// Digests `plaintext` under `salt`.
     pub fn with_salt(salt: &SecretSalt, plaintext: impl AsRef<[u8]>) -> Self {
-        Self(ContentHash::from_bytes(
-            *blake3::keyed_hash(&salt.0, plaintext.as_ref()).as_bytes(),
-        ))
+        Self(ContentHash::from_bytes(*blake3::keyed_hash(&salt.0, plaintext.as_ref()).as_bytes()))
     }
 
     /// Rebuilds a secret from a digest produced earlier (e.g. by an importer

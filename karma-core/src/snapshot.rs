@@ -136,18 +136,12 @@ impl Snapshot {
 
     /// Every component, sorted by key.
     pub fn components_sorted(&self) -> Vec<&Component> {
-        self.components
-            .sorted()
-            .into_iter()
-            .map(|(_, c)| &**c)
-            .collect()
+        self.components.sorted().into_iter().map(|(_, c)| &**c).collect()
     }
 
     /// Every edge, in no particular order.
     pub fn edges(&self) -> impl Iterator<Item = &Edge> + '_ {
-        self.edges
-            .iter()
-            .flat_map(|(_, set)| set.iter().map(|(_, e)| &**e))
+        self.edges.iter().flat_map(|(_, set)| set.iter().map(|(_, e)| &**e))
     }
 
     /// Every edge, sorted by (from, to, kind).
@@ -164,18 +158,12 @@ impl Snapshot {
 
     /// Edges out of `key` (what it depends on).
     pub fn edges_from(&self, key: &Key) -> impl Iterator<Item = &Edge> + '_ {
-        self.edges
-            .get(key)
-            .into_iter()
-            .flat_map(|set| set.iter().map(|(_, e)| &**e))
+        self.edges.get(key).into_iter().flat_map(|set| set.iter().map(|(_, e)| &**e))
     }
 
     /// Edges into `key` (what depends on it).
     pub fn edges_to<'a>(&'a self, key: &Key) -> impl Iterator<Item = &'a Edge> + 'a {
-        self.incoming
-            .get(key)
-            .into_iter()
-            .flat_map(move |set| set.iter().filter_map(move |(id, ())| self.edge(id)))
+        self.incoming.get(key).into_iter().flat_map(move |set| set.iter().filter_map(move |(id, ())| self.edge(id)))
     }
 
     /// The direct dependencies of `key`, sorted, without duplicates.
@@ -188,12 +176,8 @@ impl Snapshot {
 
     /// The direct dependents of `key`, sorted, without duplicates.
     pub fn dependents(&self, key: &Key) -> Vec<&Key> {
-        let mut keys: Vec<&Key> = self
-            .incoming
-            .get(key)
-            .into_iter()
-            .flat_map(|set| set.iter().map(|(id, ())| &id.from))
-            .collect();
+        let mut keys: Vec<&Key> =
+            self.incoming.get(key).into_iter().flat_map(|set| set.iter().map(|(id, ())| &id.from)).collect();
         keys.sort_unstable();
         keys.dedup();
         keys
@@ -213,18 +197,11 @@ impl Snapshot {
     /// schemas). Computed lazily; parts shared with a snapshot whose hash was
     /// computed before are not hashed again.
     pub fn root_hash(&self) -> ContentHash {
-        root_hash_of(
-            &self.components.root_hash(),
-            &self.edges.root_hash(),
-            self.schemas.values().map(|s| &**s),
-        )
+        root_hash_of(&self.components.root_hash(), &self.edges.root_hash(), self.schemas.values().map(|s| &**s))
     }
 
     /// A snapshot of these components and schemas, without edges.
-    pub(crate) fn from_parts(
-        components: Trie<Key, Arc<Component>>,
-        schemas: impl Iterator<Item = Schema>,
-    ) -> Self {
+    pub(crate) fn from_parts(components: Trie<Key, Arc<Component>>, schemas: impl Iterator<Item = Schema>) -> Self {
         Self {
             components,
             schemas: Arc::new(schemas.map(|s| (s.kind.clone(), Arc::new(s))).collect()),
@@ -383,21 +360,9 @@ impl Serialize for Snapshot {
         SnapshotRepr {
             format: FORMAT,
             root_hash: Some(self.root_hash()),
-            schemas: self
-                .schemas
-                .values()
-                .map(|s| std::borrow::Cow::Borrowed(&**s))
-                .collect(),
-            components: self
-                .components_sorted()
-                .into_iter()
-                .map(std::borrow::Cow::Borrowed)
-                .collect(),
-            edges: self
-                .edges_sorted()
-                .into_iter()
-                .map(std::borrow::Cow::Borrowed)
-                .collect(),
+            schemas: self.schemas.values().map(|s| std::borrow::Cow::Borrowed(&**s)).collect(),
+            components: self.components_sorted().into_iter().map(std::borrow::Cow::Borrowed).collect(),
+            edges: self.edges_sorted().into_iter().map(std::borrow::Cow::Borrowed).collect(),
         }
         .serialize(serializer)
     }
@@ -413,19 +378,13 @@ impl<'de> Deserialize<'de> for Snapshot {
 impl Snapshot {
     fn from_repr(repr: SnapshotRepr<'_>) -> Result<Self> {
         if repr.format != FORMAT {
-            return Err(Error::Codec(format!(
-                "unsupported snapshot format {}",
-                repr.format
-            )));
+            return Err(Error::Codec(format!("unsupported snapshot format {}", repr.format)));
         }
         let mut snap = Self::default();
         let mut schemas = BTreeMap::new();
         for schema in repr.schemas {
             let schema = schema.into_owned();
-            if schemas
-                .insert(schema.kind.clone(), Arc::new(schema))
-                .is_some()
-            {
+            if schemas.insert(schema.kind.clone(), Arc::new(schema)).is_some() {
                 return Err(Error::Codec("two schemas for one kind".into()));
             }
         }
@@ -440,10 +399,7 @@ impl Snapshot {
         for e in repr.edges {
             let e = e.into_owned();
             if !snap.contains(e.from()) || !snap.contains(e.to()) {
-                return Err(Error::Codec(format!(
-                    "edge {} joins a missing component",
-                    e.id()
-                )));
+                return Err(Error::Codec(format!("edge {} joins a missing component", e.id())));
             }
             let id = e.id().clone();
             if snap.put_edge(Arc::new(e)).is_some() {

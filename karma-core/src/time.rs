@@ -50,10 +50,7 @@ impl Timestamp {
     /// This instant moved forward by `d` (saturating).
     #[must_use]
     pub fn plus(self, d: Duration) -> Self {
-        Self(
-            self.0
-                .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
-        )
+        Self(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
     }
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
@@ -77,13 +74,7 @@ impl fmt::Display for Timestamp {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60
-        )?;
+        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, (rem % 3600) / 60, rem % 60)?;
         if nanos != 0 {
             write!(f, ".{nanos:09}")?;
         }
@@ -155,11 +146,7 @@ impl ManualClock {
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Duration) {
         let step = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-        self.0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
-                Some(t.saturating_add(step))
-            })
-            .ok();
+        self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(t.saturating_add(step))).ok();
     }
 }
 
@@ -176,18 +163,9 @@ mod tests {
     #[test]
     fn displays_rfc3339() {
         assert_eq!(Timestamp::EPOCH.to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            Timestamp::from_secs(1_764_097_526).to_string(),
-            "2025-11-25T19:05:26Z"
-        );
-        assert_eq!(
-            Timestamp::from_nanos(-1).to_string(),
-            "1969-12-31T23:59:59.999999999Z"
-        );
-        assert_eq!(
-            Timestamp::from_secs(951_782_400).to_string(),
-            "2000-02-29T00:00:00Z"
-        );
+        assert_eq!(Timestamp::from_secs(1_764_097_526).to_string(), "2025-11-25T19:05:26Z");
+        assert_eq!(Timestamp::from_nanos(-1).to_string(), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(Timestamp::from_secs(951_782_400).to_string(), "2000-02-29T00:00:00Z");
     }
 
     #[test]

@@ -174,10 +174,7 @@ pub struct Persisted {
 
 impl std::fmt::Debug for Persisted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Persisted")
-            .field("roots", &self.roots)
-            .field("written", &self.written)
-            .finish_non_exhaustive()
+        f.debug_struct("Persisted").field("roots", &self.roots).field("written", &self.written).finish_non_exhaustive()
     }
 }
 
@@ -279,26 +276,15 @@ impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
     fn node(&mut self, r: &StoredRef) -> Result<StoredNode<Key>, S::Error> {
         match self.0.read(r, ObjectKind::ComponentNode)? {
             TreeObject::ComponentNode(n) => Ok(n),
-            other => Err(corrupt(format!(
-                "expected a component node, found {:?}",
-                other.kind()
-            ))
-            .into()),
+            other => Err(corrupt(format!("expected a component node, found {:?}", other.kind())).into()),
         }
     }
     fn value(&mut self, key: &Key, r: &StoredRef) -> Result<Arc<Component>, S::Error> {
         let TreeObject::Component(c) = self.0.read(r, ObjectKind::Component)? else {
-            return Err(corrupt(format!(
-                "expected component {key}, found another kind of object"
-            ))
-            .into());
+            return Err(corrupt(format!("expected component {key}, found another kind of object")).into());
         };
         if c.key() != key || c.content_hash() != r.hash {
-            return Err(corrupt(format!(
-                "component {key} does not match its hash {}",
-                r.hash
-            ))
-            .into());
+            return Err(corrupt(format!("component {key} does not match its hash {}", r.hash)).into());
         }
         c.set_store_tag(r.tag);
         Ok(c)
@@ -310,16 +296,12 @@ impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
     fn node(&mut self, r: &StoredRef) -> Result<StoredNode<EdgeId>, S::Error> {
         match self.0.read(r, ObjectKind::EdgeNode)? {
             TreeObject::EdgeNode(n) => Ok(n),
-            other => {
-                Err(corrupt(format!("expected an edge node, found {:?}", other.kind())).into())
-            }
+            other => Err(corrupt(format!("expected an edge node, found {:?}", other.kind())).into()),
         }
     }
     fn value(&mut self, id: &EdgeId, r: &StoredRef) -> Result<Arc<Edge>, S::Error> {
         let TreeObject::Edge(e) = self.0.read(r, ObjectKind::Edge)? else {
-            return Err(
-                corrupt(format!("expected edge {id}, found another kind of object")).into(),
-            );
+            return Err(corrupt(format!("expected edge {id}, found another kind of object")).into());
         };
         if e.id() != id || e.content_hash() != r.hash {
             return Err(corrupt(format!("edge {id} does not match its hash {}", r.hash)).into());
@@ -334,20 +316,13 @@ impl<S: TreeSource> LoadVisitor<Key, EdgeSet> for Source<'_, S> {
     fn node(&mut self, r: &StoredRef) -> Result<StoredNode<Key>, S::Error> {
         match self.0.read(r, ObjectKind::EdgeSetNode)? {
             TreeObject::EdgeSetNode(n) => Ok(n),
-            other => Err(corrupt(format!(
-                "expected an edge-set node, found {:?}",
-                other.kind()
-            ))
-            .into()),
+            other => Err(corrupt(format!("expected an edge-set node, found {:?}", other.kind())).into()),
         }
     }
     fn value(&mut self, from: &Key, r: &StoredRef) -> Result<EdgeSet, S::Error> {
         let set = Trie::<EdgeId, Arc<Edge>>::load::<Self>(r, self)?;
         if set.len() == 0 || set.iter().any(|(id, _)| &id.from != from) {
-            return Err(corrupt(format!(
-                "the edges stored under {from} are empty or start elsewhere"
-            ))
-            .into());
+            return Err(corrupt(format!("the edges stored under {from} are empty or start elsewhere")).into());
         }
         Ok(set)
     }
@@ -359,12 +334,7 @@ impl Snapshot {
     /// Call [`Persisted::confirm`] once the store's write is durable.
     pub fn persist<S: TreeSink>(&self, sink: &mut S) -> Result<Persisted, S::Error> {
         let store = sink.store_id();
-        let mut visitor = Sink {
-            target: sink,
-            store,
-            written: 0,
-            pending: Vec::new(),
-        };
+        let mut visitor = Sink { target: sink, store, written: 0, pending: Vec::new() };
         let components = self.components.persist(&mut visitor)?;
         let edges = self.edges.persist(&mut visitor)?;
         Ok(Persisted {
@@ -385,8 +355,7 @@ impl Snapshot {
     /// [`Error::Corrupt`].
     pub fn load<S: TreeSource>(roots: &SnapshotRoots, source: &S) -> Result<Snapshot, S::Error> {
         let mut visitor = Source(source);
-        let components =
-            Trie::<Key, Arc<Component>>::load::<Source<'_, S>>(&roots.components, &mut visitor)?;
+        let components = Trie::<Key, Arc<Component>>::load::<Source<'_, S>>(&roots.components, &mut visitor)?;
         let edges = Trie::<Key, EdgeSet>::load::<Source<'_, S>>(&roots.edges, &mut visitor)?;
         let mut snap = Snapshot::from_parts(components, roots.schemas.iter().cloned());
         if snap.len() as u64 != roots.component_count {
@@ -400,9 +369,7 @@ impl Snapshot {
         for (_, set) in edges.iter() {
             for (id, _) in set.iter() {
                 if !snap.contains(&id.from) || !snap.contains(&id.to) {
-                    return Err(
-                        corrupt(format!("stored edge {id} joins a missing component")).into(),
-                    );
+                    return Err(corrupt(format!("stored edge {id} joins a missing component")).into());
                 }
             }
         }
@@ -461,14 +428,7 @@ mod tests {
     impl TreeSource for MapStore {
         type Error = Error;
         fn read(&self, r: &StoredRef, _: ObjectKind) -> Result<TreeObject> {
-            self.objects
-                .lock()
-                .unwrap()
-                .get(&r.tag.location)
-                .cloned()
-                .ok_or(Error::Corrupt {
-                    what: "missing".into(),
-                })
+            self.objects.lock().unwrap().get(&r.tag.location).cloned().ok_or(Error::Corrupt { what: "missing".into() })
         }
     }
 
@@ -476,20 +436,11 @@ mod tests {
         let mut g = Graph::with_clock(ManualClock::new(Timestamp::from_secs(1)));
         for i in 0..n {
             g.insert(
-                Component::new("Service", &format!("s{i}"))
-                    .unwrap()
-                    .with_param("i", i as i64)
-                    .with_output("o", 1),
+                Component::new("Service", &format!("s{i}")).unwrap().with_param("i", i as i64).with_output("o", 1),
             )
             .unwrap();
             if i > 0 {
-                g.connect(
-                    format!("Service/s{i}"),
-                    format!("Service/s{}", i / 2),
-                    EdgeKind::DependsOn,
-                    [],
-                )
-                .unwrap();
+                g.connect(format!("Service/s{i}"), format!("Service/s{}", i / 2), EdgeKind::DependsOn, []).unwrap();
             }
         }
         g
@@ -518,11 +469,7 @@ mod tests {
         // One change: a path's worth of objects, not the graph.
         g.set_param("Service/s7", "i", Value::Int(-1)).unwrap();
         let third = g.persist(&mut store).unwrap();
-        assert!(
-            third.written >= 2 && third.written <= 8,
-            "wrote {} of {total}",
-            third.written
-        );
+        assert!(third.written >= 2 && third.written <= 8, "wrote {} of {total}", third.written);
         store.flush();
         let loaded = Snapshot::load(&third.roots, &store).unwrap();
         assert_eq!(loaded.root_hash(), g.root_hash());

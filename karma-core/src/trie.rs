@@ -67,15 +67,8 @@ pub(crate) enum Entry<K, V> {
 impl<K: Clone, V: Clone> Clone for Entry<K, V> {
     fn clone(&self) -> Self {
         match self {
-            Self::Leaf { hash, key, value } => Self::Leaf {
-                hash: *hash,
-                key: key.clone(),
-                value: value.clone(),
-            },
-            Self::Collision { hash, items } => Self::Collision {
-                hash: *hash,
-                items: Arc::clone(items),
-            },
+            Self::Leaf { hash, key, value } => Self::Leaf { hash: *hash, key: key.clone(), value: value.clone() },
+            Self::Collision { hash, items } => Self::Collision { hash: *hash, items: Arc::clone(items) },
             Self::Node(n) => Self::Node(Arc::clone(n)),
         }
     }
@@ -85,30 +78,19 @@ impl<K: Clone, V: Clone> Clone for Node<K, V> {
     fn clone(&self) -> Self {
         // Cloned only to be changed (`Arc::make_mut`): neither the hash nor
         // the store location carries over.
-        Self {
-            bitmap: self.bitmap,
-            entries: self.entries.clone(),
-            merkle: OnceLock::new(),
-            tag: OnceLock::new(),
-        }
+        Self { bitmap: self.bitmap, entries: self.entries.clone(), merkle: OnceLock::new(), tag: OnceLock::new() }
     }
 }
 
 impl<K, V> Clone for Trie<K, V> {
     fn clone(&self) -> Self {
-        Self {
-            root: Arc::clone(&self.root),
-            len: self.len,
-        }
+        Self { root: Arc::clone(&self.root), len: self.len }
     }
 }
 
 impl<K, V> Default for Trie<K, V> {
     fn default() -> Self {
-        Self {
-            root: Arc::new(Node::empty()),
-            len: 0,
-        }
+        Self { root: Arc::new(Node::empty()), len: 0 }
     }
 }
 
@@ -118,12 +100,7 @@ fn index(hash: u64, shift: u32) -> u32 {
 
 impl<K, V> Node<K, V> {
     fn empty() -> Self {
-        Self {
-            bitmap: 0,
-            entries: Vec::new(),
-            merkle: OnceLock::new(),
-            tag: OnceLock::new(),
-        }
+        Self { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new(), tag: OnceLock::new() }
     }
 
     /// Forgets the cached hash and store location before a change.
@@ -156,17 +133,9 @@ impl<K: TrieKey, V: TrieValue> Entry<K, V> {
         let (bitmap, entries) = match ia.cmp(&ib) {
             std::cmp::Ordering::Less => ((1 << ia) | (1 << ib), vec![a, b]),
             std::cmp::Ordering::Greater => ((1 << ia) | (1 << ib), vec![b, a]),
-            std::cmp::Ordering::Equal => (
-                1 << ia,
-                vec![Self::Node(Arc::new(Self::pair(a, b, shift + BITS)))],
-            ),
+            std::cmp::Ordering::Equal => (1 << ia, vec![Self::Node(Arc::new(Self::pair(a, b, shift + BITS)))]),
         };
-        Node {
-            bitmap,
-            entries,
-            merkle: OnceLock::new(),
-            tag: OnceLock::new(),
-        }
+        Node { bitmap, entries, merkle: OnceLock::new(), tag: OnceLock::new() }
     }
 
     fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a K, &'a V)) {
@@ -221,20 +190,13 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
             return None;
         };
         match &mut node.entries[pos] {
-            Entry::Leaf {
-                hash: h,
-                key: k,
-                value: v,
-            } if *h == hash => {
+            Entry::Leaf { hash: h, key: k, value: v } if *h == hash => {
                 if *k == key {
                     return Some(std::mem::replace(v, value));
                 }
                 let mut items = vec![(k.clone(), v.clone()), (key, value)];
                 items.sort_by(|a, b| a.0.cmp(&b.0));
-                node.entries[pos] = Entry::Collision {
-                    hash,
-                    items: Arc::new(items),
-                };
+                node.entries[pos] = Entry::Collision { hash, items: Arc::new(items) };
                 None
             }
             Entry::Collision { hash: h, items } if *h == hash => {
@@ -277,11 +239,7 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
                 let (_, value) = items_mut.remove(i);
                 if items_mut.len() == 1 {
                     let (key, v) = items_mut.pop().expect("one item left");
-                    node.entries[pos] = Entry::Leaf {
-                        hash,
-                        key,
-                        value: v,
-                    };
+                    node.entries[pos] = Entry::Leaf { hash, key, value: v };
                 }
                 Some(value)
             }
@@ -327,10 +285,7 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
             match node.entry(index(hash, shift))? {
                 Entry::Leaf { key: k, value, .. } => return (k == key).then_some(value),
                 Entry::Collision { items, .. } => {
-                    return items
-                        .binary_search_by(|(k, _)| k.cmp(key))
-                        .ok()
-                        .map(|i| &items[i].1);
+                    return items.binary_search_by(|(k, _)| k.cmp(key)).ok().map(|i| &items[i].1);
                 }
                 Entry::Node(child) => {
                     node = child;
@@ -381,11 +336,7 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
     }
 
     pub(crate) fn iter(&self) -> Iter<'_, K, V> {
-        Iter {
-            stack: vec![self.root.entries.iter()],
-            bucket: [].iter(),
-            remaining: self.len,
-        }
+        Iter { stack: vec![self.root.entries.iter()], bucket: [].iter(), remaining: self.len }
     }
 
     /// Entries sorted by key.
@@ -397,11 +348,7 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
 
     /// Calls `f(key, before, after)` for every key whose value differs
     /// between `self` (before) and `other` (after). Order is unspecified.
-    pub(crate) fn diff<'a>(
-        &'a self,
-        other: &'a Self,
-        f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>),
-    ) {
+    pub(crate) fn diff<'a>(&'a self, other: &'a Self, f: &mut impl FnMut(&'a K, Option<&'a V>, Option<&'a V>)) {
         diff_nodes(&self.root, &other.root, f);
     }
 }
@@ -438,19 +385,13 @@ where
 {
     /// Persists every node not yet stored in the visitor's store, children
     /// first, and returns the root's reference.
-    pub(crate) fn persist<P: PersistVisitor<K, V>>(
-        &self,
-        visitor: &mut P,
-    ) -> Result<StoredRef, P::Error> {
+    pub(crate) fn persist<P: PersistVisitor<K, V>>(&self, visitor: &mut P) -> Result<StoredRef, P::Error> {
         persist_node(&self.root, visitor)
     }
 
     /// Rebuilds a trie from its stored root, checking each node's shape and
     /// Merkle hash.
-    pub(crate) fn load<L: LoadVisitor<K, V>>(
-        root: &StoredRef,
-        visitor: &mut L,
-    ) -> Result<Self, L::Error> {
+    pub(crate) fn load<L: LoadVisitor<K, V>>(root: &StoredRef, visitor: &mut L) -> Result<Self, L::Error> {
         let (root, len) = load_node(root, 0, visitor)?;
         Ok(Self { root, len })
     }
@@ -469,10 +410,7 @@ where
     let mut entries = Vec::with_capacity(node.entries.len());
     for e in &node.entries {
         entries.push(match e {
-            Entry::Leaf { key, value, .. } => StoredEntry::Leaf {
-                key: key.clone(),
-                value: visitor.value(value)?,
-            },
+            Entry::Leaf { key, value, .. } => StoredEntry::Leaf { key: key.clone(), value: visitor.value(value)? },
             Entry::Collision { items, .. } => {
                 let mut stored = Vec::with_capacity(items.len());
                 for (k, v) in items.iter() {
@@ -483,13 +421,7 @@ where
             Entry::Node(child) => StoredEntry::Node(persist_node(child, visitor)?),
         });
     }
-    let tag = visitor.node(
-        StoredNode {
-            bitmap: node.bitmap,
-            entries,
-        },
-        &hash,
-    )?;
+    let tag = visitor.node(StoredNode { bitmap: node.bitmap, entries }, &hash)?;
     let node = Arc::clone(node);
     visitor.pending(Box::new(move || {
         // Already set means another store's tag: keep the first.
@@ -508,11 +440,7 @@ where
     L: LoadVisitor<K, V>,
 {
     if shift >= 64 {
-        return Err(corrupt(format!(
-            "trie node {} lies deeper than any key hash reaches",
-            r.hash
-        ))
-        .into());
+        return Err(corrupt(format!("trie node {} lies deeper than any key hash reaches", r.hash)).into());
     }
     let stored = visitor.node(r)?;
     if stored.entries.len() != stored.bitmap.count_ones() as usize {
@@ -530,12 +458,7 @@ where
     for e in stored.entries {
         let idx = bits.trailing_zeros();
         bits &= bits - 1;
-        let misplaced = || {
-            corrupt(format!(
-                "trie node {} holds a key in the wrong slot",
-                r.hash
-            ))
-        };
+        let misplaced = || corrupt(format!("trie node {} holds a key in the wrong slot", r.hash));
         entries.push(match e {
             StoredEntry::Leaf { key, value } => {
                 let hash = key.trie_hash();
@@ -547,21 +470,14 @@ where
                 Entry::Leaf { hash, key, value }
             }
             StoredEntry::Collision(items) => {
-                let hash = items
-                    .first()
-                    .map(|(k, _)| k.trie_hash())
-                    .ok_or_else(misplaced)?;
+                let hash = items.first().map(|(k, _)| k.trie_hash()).ok_or_else(misplaced)?;
                 let sorted = items.windows(2).all(|w| w[0].0 < w[1].0);
                 if items.len() < 2
                     || !sorted
                     || items.iter().any(|(k, _)| k.trie_hash() != hash)
                     || index(hash, shift) != idx
                 {
-                    return Err(corrupt(format!(
-                        "trie node {} has a malformed collision bucket",
-                        r.hash
-                    ))
-                    .into());
+                    return Err(corrupt(format!("trie node {} has a malformed collision bucket", r.hash)).into());
                 }
                 let mut loaded = Vec::with_capacity(items.len());
                 for (k, v) in items {
@@ -569,10 +485,7 @@ where
                     loaded.push((k, v));
                 }
                 len += loaded.len();
-                Entry::Collision {
-                    hash,
-                    items: Arc::new(loaded),
-                }
+                Entry::Collision { hash, items: Arc::new(loaded) }
             }
             StoredEntry::Node(child) => {
                 let (node, n) = load_node(&child, shift + BITS, visitor)?;
@@ -581,12 +494,7 @@ where
             }
         });
     }
-    let node = Node {
-        bitmap: stored.bitmap,
-        entries,
-        merkle: OnceLock::new(),
-        tag: OnceLock::new(),
-    };
+    let node = Node { bitmap: stored.bitmap, entries, merkle: OnceLock::new(), tag: OnceLock::new() };
     if node.merkle() != r.hash {
         return Err(corrupt(format!("trie node does not match its hash {}", r.hash)).into());
     }
@@ -760,16 +668,7 @@ mod tests {
 
     fn key() -> impl Strategy<Value = K> {
         // Few distinct hashes and sub-keys: many shared prefixes and collisions.
-        (
-            prop_oneof![
-                0u64..8,
-                Just(u64::MAX),
-                Just(1 << 60),
-                Just((1 << 60) | 1),
-                any::<u64>()
-            ],
-            0u8..3,
-        )
+        (prop_oneof![0u64..8, Just(u64::MAX), Just(1 << 60), Just((1 << 60) | 1), any::<u64>()], 0u8..3)
             .prop_map(|(h, s)| K(h, s))
     }
 

@@ -94,13 +94,7 @@ pub trait TypedComponent: Sized {
         Ok(self
             .params()?
             .into_iter()
-            .flat_map(|(n, v)| {
-                v.references()
-                    .into_iter()
-                    .cloned()
-                    .map(move |r| (n.clone(), r))
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|(n, v)| v.references().into_iter().cloned().map(move |r| (n.clone(), r)).collect::<Vec<_>>())
             .collect())
     }
 }
@@ -122,10 +116,7 @@ pub struct Ref<T> {
 impl<T> Ref<T> {
     /// A reference to `output` of `component`.
     pub fn new(component: Key, output: impl Into<Name>) -> Self {
-        Self {
-            target: OutputRef::new(component, output),
-            _output: PhantomData,
-        }
+        Self { target: OutputRef::new(component, output), _output: PhantomData }
     }
 
     /// The producing component.
@@ -146,10 +137,7 @@ impl<T> Ref<T> {
 
 impl<T> Clone for Ref<T> {
     fn clone(&self) -> Self {
-        Self {
-            target: self.target.clone(),
-            _output: PhantomData,
-        }
+        Self { target: self.target.clone(), _output: PhantomData }
     }
 }
 
@@ -182,10 +170,7 @@ impl<T> std::str::FromStr for Ref<T> {
             reason: "a reference is written component-key.output",
         })?;
         if output.is_empty() {
-            return Err(Error::InvalidKey {
-                key: text.to_string(),
-                reason: "the output name is empty",
-            });
+            return Err(Error::InvalidKey { key: text.to_string(), reason: "the output name is empty" });
         }
         Ok(Self::new(Key::parse(key)?, output))
     }
@@ -199,10 +184,7 @@ impl<T> Serialize for Ref<T> {
 
 impl<'de, T> Deserialize<'de> for Ref<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        OutputRef::deserialize(d).map(|target| Self {
-            target,
-            _output: PhantomData,
-        })
+        OutputRef::deserialize(d).map(|target| Self { target, _output: PhantomData })
     }
 }
 
@@ -290,10 +272,7 @@ impl FieldValue for f32 {
         Value::Float(f64::from(*self))
     }
     fn from_value(value: &Value) -> Result<Self, String> {
-        value
-            .as_float()
-            .map(|x| x as f32)
-            .ok_or_else(|| mismatch("float", value))
+        value.as_float().map(|x| x as f32).ok_or_else(|| mismatch("float", value))
     }
 }
 
@@ -317,10 +296,7 @@ impl FieldValue for String {
         Value::String(self.as_str().into())
     }
     fn from_value(value: &Value) -> Result<Self, String> {
-        value
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| mismatch("string", value))
+        value.as_str().map(str::to_string).ok_or_else(|| mismatch("string", value))
     }
 }
 
@@ -347,10 +323,7 @@ impl FieldValue for Secret {
         Value::Secret(Box::new(*self))
     }
     fn from_value(value: &Value) -> Result<Self, String> {
-        value
-            .as_secret()
-            .copied()
-            .ok_or_else(|| mismatch("secret", value))
+        value.as_secret().copied().ok_or_else(|| mismatch("secret", value))
     }
 }
 
@@ -362,13 +335,7 @@ impl<T> FieldValue for Ref<T> {
         Value::Ref(Box::new(self.target.clone()))
     }
     fn from_value(value: &Value) -> Result<Self, String> {
-        value
-            .as_ref()
-            .map(|r| Self {
-                target: r.clone(),
-                _output: PhantomData,
-            })
-            .ok_or_else(|| mismatch("ref", value))
+        value.as_ref().map(|r| Self { target: r.clone(), _output: PhantomData }).ok_or_else(|| mismatch("ref", value))
     }
 }
 
@@ -414,11 +381,7 @@ impl<T: FieldValue> FieldValue for Vec<T> {
     }
     fn from_value(value: &Value) -> Result<Self, String> {
         let items = value.as_list().ok_or_else(|| mismatch("list", value))?;
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| T::from_value(v).map_err(|e| format!("[{i}]: {e}")))
-            .collect()
+        items.iter().enumerate().map(|(i, v)| T::from_value(v).map_err(|e| format!("[{i}]: {e}"))).collect()
     }
 }
 
@@ -427,22 +390,11 @@ impl<T: FieldValue> FieldValue for BTreeMap<String, T> {
         ValueType::Map(Box::new(T::value_type()))
     }
     fn to_value(&self) -> Value {
-        Value::Map(
-            self.iter()
-                .map(|(k, v)| (Name::from(k.as_str()), v.to_value()))
-                .collect(),
-        )
+        Value::Map(self.iter().map(|(k, v)| (Name::from(k.as_str()), v.to_value())).collect())
     }
     fn from_value(value: &Value) -> Result<Self, String> {
         let map = value.as_map().ok_or_else(|| mismatch("map", value))?;
-        map.iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.to_string(),
-                    T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?,
-                ))
-            })
-            .collect()
+        map.iter().map(|(k, v)| Ok((k.to_string(), T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?))).collect()
     }
 }
 
@@ -451,22 +403,11 @@ impl<T: FieldValue, S: std::hash::BuildHasher + Default> FieldValue for HashMap<
         ValueType::Map(Box::new(T::value_type()))
     }
     fn to_value(&self) -> Value {
-        Value::Map(
-            self.iter()
-                .map(|(k, v)| (Name::from(k.as_str()), v.to_value()))
-                .collect(),
-        )
+        Value::Map(self.iter().map(|(k, v)| (Name::from(k.as_str()), v.to_value())).collect())
     }
     fn from_value(value: &Value) -> Result<Self, String> {
         let map = value.as_map().ok_or_else(|| mismatch("map", value))?;
-        map.iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.to_string(),
-                    T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?,
-                ))
-            })
-            .collect()
+        map.iter().map(|(k, v)| Ok((k.to_string(), T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?))).collect()
     }
 }
 
@@ -532,9 +473,7 @@ pub mod __private {
             ValueType::Any
         }
         fn to_value(&self, v: &T) -> Result<Value, String> {
-            serde_json::to_value(v)
-                .map(Value::from_json)
-                .map_err(|e| e.to_string())
+            serde_json::to_value(v).map(Value::from_json).map_err(|e| e.to_string())
         }
         fn from_value(&self, v: &Value) -> Result<T, String> {
             serde_json::from_value(v.to_json()).map_err(|e| e.to_string())
@@ -545,18 +484,10 @@ pub mod __private {
     }
 
     pub fn field_error(kind: &str, field: &str, message: String) -> Error {
-        Error::Field {
-            kind: kind.into(),
-            field: field.into(),
-            message,
-        }
+        Error::Field { kind: kind.into(), field: field.into(), message }
     }
 
     pub fn kind_mismatch(component: &crate::Component, expected: &str) -> Error {
-        Error::KindMismatch {
-            key: component.key().clone(),
-            expected: expected.into(),
-            found: component.kind().clone(),
-        }
+        Error::KindMismatch { key: component.key().clone(), expected: expected.into(), found: component.kind().clone() }
     }
 }

@@ -58,10 +58,7 @@ pub struct OutputRef {
 impl OutputRef {
     /// A reference to `output` of `component`.
     pub fn new(component: Key, output: impl Into<Name>) -> Self {
-        Self {
-            component,
-            output: output.into(),
-        }
+        Self { component, output: output.into() }
     }
 }
 
@@ -191,11 +188,9 @@ impl Value {
             },
             serde_json::Value::String(s) => Self::String(s.into()),
             serde_json::Value::Array(a) => Self::List(a.into_iter().map(Self::from_json).collect()),
-            serde_json::Value::Object(o) => Self::Map(
-                o.into_iter()
-                    .map(|(k, v)| (Name::from(k), Self::from_json(v)))
-                    .collect(),
-            ),
+            serde_json::Value::Object(o) => {
+                Self::Map(o.into_iter().map(|(k, v)| (Name::from(k), Self::from_json(v))).collect())
+            }
         }
     }
 
@@ -206,15 +201,12 @@ impl Value {
             Self::Null => serde_json::Value::Null,
             Self::Bool(b) => serde_json::Value::Bool(*b),
             Self::Int(i) => serde_json::Value::from(*i),
-            Self::Float(x) => serde_json::Number::from_f64(*x)
-                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Self::Float(x) => {
+                serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
             Self::String(s) => serde_json::Value::String(s.to_string()),
             Self::List(l) => serde_json::Value::Array(l.iter().map(Self::to_json).collect()),
-            Self::Map(m) => serde_json::Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_json()))
-                    .collect(),
-            ),
+            Self::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
             Self::Ref(r) => {
                 serde_json::json!({"component": r.component.as_str(), "output": r.output.as_str()})
             }
@@ -528,9 +520,7 @@ mod float_serde {
                 "NaN" => Ok(f64::NAN),
                 "inf" => Ok(f64::INFINITY),
                 "-inf" => Ok(f64::NEG_INFINITY),
-                _ => Err(serde::de::Error::custom(format!(
-                    "expected a number, found {t:?}"
-                ))),
+                _ => Err(serde::de::Error::custom(format!("expected a number, found {t:?}"))),
             },
         }
     }
@@ -554,10 +544,7 @@ mod tests {
         let a = Key::new("Db", "a").unwrap();
         let v = Value::List(vec![
             Value::reference(a.clone(), "url"),
-            Value::Map(BTreeMap::from([(
-                Name::from("x"),
-                Value::reference(a.clone(), "port"),
-            )])),
+            Value::Map(BTreeMap::from([(Name::from("x"), Value::reference(a.clone(), "port"))])),
         ]);
         let refs: Vec<String> = v.references().iter().map(ToString::to_string).collect();
         assert_eq!(refs, ["Db/a.url", "Db/a.port"]);

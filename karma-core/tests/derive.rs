@@ -2,9 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use karma_core::{
-    Component, Error, Graph, ParamSpec, Ref, Schema, Secret, TypedComponent, Value, ValueType,
-};
+use karma_core::{Component, Error, Graph, ParamSpec, Ref, Schema, Secret, TypedComponent, Value, ValueType};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -59,10 +57,7 @@ fn db() -> Db {
         extra: HashMap::from([("x".into(), true)]),
         note: None,
         password: Secret::new("s3cr3t-pa55"),
-        backup: Backup {
-            schedule: "daily".into(),
-            retain_days: 7,
-        },
+        backup: Backup { schedule: "daily".into(), retain_days: 7 },
         max_conn: 100,
         pool: 4,
         cache: Vec::new(),
@@ -79,21 +74,11 @@ fn schema_describes_fields() {
     assert_eq!(ty("engine"), Some(ValueType::String));
     assert_eq!(ty("port"), Some(ValueType::Int));
     assert_eq!(ty("ratio"), Some(ValueType::Float));
-    assert_eq!(
-        ty("tags"),
-        Some(ValueType::List(Box::new(ValueType::String)))
-    );
+    assert_eq!(ty("tags"), Some(ValueType::List(Box::new(ValueType::String))));
     assert_eq!(ty("limits"), Some(ValueType::Map(Box::new(ValueType::Int))));
-    assert_eq!(
-        ty("note"),
-        Some(ValueType::Optional(Box::new(ValueType::String)))
-    );
+    assert_eq!(ty("note"), Some(ValueType::Optional(Box::new(ValueType::String))));
     assert_eq!(ty("password"), Some(ValueType::Secret));
-    assert_eq!(
-        ty("backup"),
-        Some(ValueType::Any),
-        "nested serde types are stored as values"
-    );
+    assert_eq!(ty("backup"), Some(ValueType::Any), "nested serde types are stored as values");
     assert!(s.param_spec("max_conn").is_none());
     assert!(s.param_spec("max_connections").is_some());
     assert!(s.param_spec("cache").is_none(), "skipped");
@@ -104,14 +89,8 @@ fn schema_describes_fields() {
     assert!(s.param_spec("engine").unwrap().required);
     assert!(!s.param_spec("note").unwrap().required);
     let out = s.output_spec("endpoint").unwrap();
-    assert_eq!(
-        out.derives_from.as_deref(),
-        Some(&["port".into(), "engine".into()][..])
-    );
-    assert_eq!(
-        Service::schema().param_spec("database").unwrap().ty,
-        ValueType::Ref
-    );
+    assert_eq!(out.derives_from.as_deref(), Some(&["port".into(), "engine".into()][..]));
+    assert_eq!(Service::schema().param_spec("database").unwrap().ty, ValueType::Ref);
     assert_eq!(Service::schema().kind, "Service");
 }
 
@@ -125,10 +104,7 @@ fn round_trips_through_the_graph() {
     assert!(c.param_value("note").is_none(), "None is not stored");
     let back: Db = g.get_typed("Database/orders").unwrap();
     assert_eq!(back, value);
-    assert!(
-        g.schema("Database").is_some(),
-        "insert_typed registers the schema"
-    );
+    assert!(g.schema("Database").is_some(), "insert_typed registers the schema");
 
     let svc = Service {
         replicas: 3,
@@ -147,75 +123,38 @@ fn read_back_names_the_field() {
     let c = db().to_component("orders").unwrap();
     let mut g = Graph::new();
     g.insert(c).unwrap(); // no schema registered: anything goes
-    g.set_param("Database/orders", "port", "not a number")
-        .unwrap();
+    g.set_param("Database/orders", "port", "not a number").unwrap();
     let err = g.get_typed::<Db>("Database/orders").unwrap_err();
     match err {
-        Error::Field {
-            kind,
-            field,
-            message,
-        } => {
+        Error::Field { kind, field, message } => {
             assert_eq!((kind.as_str(), field.as_str()), ("Database", "port"));
             assert!(message.contains("expected int"), "{message}");
         }
         other => panic!("{other}"),
     }
     g.set_param("Database/orders", "port", 70_000).unwrap();
-    let err = g
-        .get_typed::<Db>("Database/orders")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("Database.port") && err.contains("does not fit"),
-        "{err}"
-    );
+    let err = g.get_typed::<Db>("Database/orders").unwrap_err().to_string();
+    assert!(err.contains("Database.port") && err.contains("does not fit"), "{err}");
     g.unset_param("Database/orders", "engine").unwrap();
     g.set_param("Database/orders", "port", 1).unwrap();
-    let err = g
-        .get_typed::<Db>("Database/orders")
-        .unwrap_err()
-        .to_string();
+    let err = g.get_typed::<Db>("Database/orders").unwrap_err().to_string();
     assert!(err.contains("engine") && err.contains("missing"), "{err}");
-    assert!(matches!(
-        g.get_typed::<Service>("Database/orders"),
-        Err(Error::KindMismatch { .. })
-    ));
+    assert!(matches!(g.get_typed::<Service>("Database/orders"), Err(Error::KindMismatch { .. })));
 }
 
 #[test]
 fn schema_is_enforced_for_dynamic_components() {
     let mut g = Graph::new();
     g.register_schema(Db::schema()).unwrap();
-    let err = g
-        .insert(
-            Component::new("Database", "x")
-                .unwrap()
-                .with_param("engine", 5),
-        )
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::TypeMismatch { ref field, .. } if field == "engine"),
-        "{err}"
-    );
-    let err = g
-        .insert(
-            Component::new("Database", "x")
-                .unwrap()
-                .with_param("bogus", 1),
-        )
-        .unwrap_err();
+    let err = g.insert(Component::new("Database", "x").unwrap().with_param("engine", 5)).unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { ref field, .. } if field == "engine"), "{err}");
+    let err = g.insert(Component::new("Database", "x").unwrap().with_param("bogus", 1)).unwrap_err();
     assert!(matches!(err, Error::UndeclaredParam { .. }), "{err}");
-    let err = g
-        .insert(Component::new("Database", "x").unwrap())
-        .unwrap_err();
+    let err = g.insert(Component::new("Database", "x").unwrap()).unwrap_err();
     assert!(matches!(err, Error::MissingParam { .. }), "{err}");
     assert!(g.is_empty());
 
-    let ok = db()
-        .to_component("ok")
-        .unwrap()
-        .with_param("pool", Value::Int(1));
+    let ok = db().to_component("ok").unwrap().with_param("pool", Value::Int(1));
     g.insert(ok).unwrap();
     let err = g.set_param("Database/ok", "port", "x").unwrap_err();
     assert!(matches!(err, Error::TypeMismatch { .. }));
@@ -226,23 +165,15 @@ fn schema_is_enforced_for_dynamic_components() {
 #[test]
 fn defaults_fill_missing_params() {
     let mut g = Graph::new();
-    g.register_schema(
-        Schema::new("Cache").param(ParamSpec::new("size", ValueType::Int).default(Value::Int(64))),
-    )
-    .unwrap();
+    g.register_schema(Schema::new("Cache").param(ParamSpec::new("size", ValueType::Int).default(Value::Int(64))))
+        .unwrap();
     let c = g.insert(Component::new("Cache", "c").unwrap()).unwrap();
     assert_eq!(c.param_value("size"), Some(&Value::Int(64)));
 }
 
 fn arb_db() -> impl Strategy<Value = Db> {
     (
-        (
-            "[a-z]{0,10}",
-            any::<u16>(),
-            any::<i64>(),
-            any::<f64>(),
-            any::<bool>(),
-        ),
+        ("[a-z]{0,10}", any::<u16>(), any::<i64>(), any::<f64>(), any::<bool>()),
         (
             prop::collection::vec("[a-z]{0,4}", 0..3),
             prop::collection::btree_map("[a-z]{1,4}", any::<i32>(), 0..3),
@@ -250,20 +181,10 @@ fn arb_db() -> impl Strategy<Value = Db> {
             prop::option::of("[a-z]{0,5}"),
             "[ -~]{0,12}",
         ),
-        (
-            "[a-z]{0,6}",
-            any::<u32>(),
-            any::<u32>(),
-            any::<u8>(),
-            prop::option::of("[a-z:0-9]{0,10}"),
-        ),
+        ("[a-z]{0,6}", any::<u32>(), any::<u32>(), any::<u8>(), prop::option::of("[a-z:0-9]{0,10}")),
     )
         .prop_map(
-            |(
-                (engine, port, replicas, ratio, public),
-                (tags, limits, extra, note, pw),
-                (s, r, m, pool, e),
-            )| Db {
+            |((engine, port, replicas, ratio, public), (tags, limits, extra, note, pw), (s, r, m, pool, e))| Db {
                 engine,
                 port,
                 replicas,
@@ -274,10 +195,7 @@ fn arb_db() -> impl Strategy<Value = Db> {
                 extra,
                 note,
                 password: Secret::new(pw),
-                backup: Backup {
-                    schedule: s,
-                    retain_days: r,
-                },
+                backup: Backup { schedule: s, retain_days: r },
                 max_conn: m,
                 pool,
                 cache: Vec::new(),

@@ -2,10 +2,7 @@
 
 use std::time::Duration;
 
-use karma_core::{
-    Component, EdgeKind, Error, Graph, Key, ManualClock, Removal, Secret, SecretSalt, Timestamp,
-    Value,
-};
+use karma_core::{Component, EdgeKind, Error, Graph, Key, ManualClock, Removal, Secret, SecretSalt, Timestamp, Value};
 
 fn k(s: &str) -> Key {
     s.parse().unwrap()
@@ -14,12 +11,7 @@ fn k(s: &str) -> Key {
 fn setup() -> (Graph, ManualClock) {
     let clock = ManualClock::new(Timestamp::from_secs(1_000));
     let mut g = Graph::with_clock(clock.clone());
-    g.insert(
-        Component::new("Network", "vpc")
-            .unwrap()
-            .with_output("id", "vpc-1"),
-    )
-    .unwrap();
+    g.insert(Component::new("Network", "vpc").unwrap().with_output("id", "vpc-1")).unwrap();
     g.insert(
         Component::new("Database", "orders")
             .unwrap()
@@ -54,47 +46,24 @@ fn versions_and_times_follow_changes() {
     let db = g.get(&k("Database/orders")).unwrap();
     assert_eq!(db.version(), 2);
     assert_eq!(db.updated(), Timestamp::from_secs(1_010));
-    assert_eq!(
-        db.param("port").unwrap().changed_at,
-        Timestamp::from_secs(1_010)
-    );
-    assert_eq!(
-        db.param("net").unwrap().changed_at,
-        Timestamp::from_secs(1_000),
-        "untouched param keeps its time"
-    );
+    assert_eq!(db.param("port").unwrap().changed_at, Timestamp::from_secs(1_010));
+    assert_eq!(db.param("net").unwrap().changed_at, Timestamp::from_secs(1_000), "untouched param keeps its time");
 
     // Runtime observations are stamped but do not bump the version.
     g.observe("Database/orders", "connections", 17).unwrap();
     let db = g.get(&k("Database/orders")).unwrap();
     assert_eq!(db.version(), 2);
-    assert_eq!(
-        db.runtime("connections").unwrap().observed_at,
-        Timestamp::from_secs(1_020)
-    );
+    assert_eq!(db.runtime("connections").unwrap().observed_at, Timestamp::from_secs(1_020));
     assert_eq!(db.updated(), Timestamp::from_secs(1_020));
 
     // Edges are versioned too.
-    g.connect(
-        "Service/api",
-        "Network/vpc",
-        EdgeKind::custom("network"),
-        [("latency_ms".into(), Value::Int(3))],
-    )
-    .unwrap();
+    g.connect("Service/api", "Network/vpc", EdgeKind::custom("network"), [("latency_ms".into(), Value::Int(3))])
+        .unwrap();
     clock.advance(Duration::from_secs(1));
     let e = g
-        .connect(
-            "Service/api",
-            "Network/vpc",
-            EdgeKind::custom("network"),
-            [("latency_ms".into(), Value::Int(5))],
-        )
+        .connect("Service/api", "Network/vpc", EdgeKind::custom("network"), [("latency_ms".into(), Value::Int(5))])
         .unwrap();
-    assert_eq!(
-        (e.version(), e.created(), e.updated()),
-        (2, Timestamp::from_secs(1_020), Timestamp::from_secs(1_021))
-    );
+    assert_eq!((e.version(), e.created(), e.updated()), (2, Timestamp::from_secs(1_020), Timestamp::from_secs(1_021)));
     assert_eq!(e.attribute("latency_ms"), Some(&Value::Int(5)));
 }
 
@@ -103,11 +72,7 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     let (mut g, _) = setup();
     let before = g.root_hash();
     let cases: Vec<(Error, &str)> = vec![
-        (
-            g.insert(Component::new("Network", "vpc").unwrap())
-                .unwrap_err(),
-            "duplicate",
-        ),
+        (g.insert(Component::new("Network", "vpc").unwrap()).unwrap_err(), "duplicate"),
         (g.set_param("Nope/x", "a", 1).unwrap_err(), "unknown"),
         (
             g.insert(
@@ -127,43 +92,17 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
             .unwrap_err(),
             "output",
         ),
+        (g.remove("Database/orders", Removal::Restrict).unwrap_err(), "depended"),
+        (g.connect("Service/api", "Service/api", EdgeKind::DependsOn, []).unwrap_err(), "self"),
+        (g.connect("Service/api", "Nope/x", EdgeKind::DependsOn, []).unwrap_err(), "unknown"),
         (
-            g.remove("Database/orders", Removal::Restrict).unwrap_err(),
-            "depended",
-        ),
-        (
-            g.connect("Service/api", "Service/api", EdgeKind::DependsOn, [])
+            g.connect("Service/api", "Network/vpc", EdgeKind::Reference { param: "x".into(), output: "id".into() }, [])
                 .unwrap_err(),
-            "self",
-        ),
-        (
-            g.connect("Service/api", "Nope/x", EdgeKind::DependsOn, [])
-                .unwrap_err(),
-            "unknown",
-        ),
-        (
-            g.connect(
-                "Service/api",
-                "Network/vpc",
-                EdgeKind::Reference {
-                    param: "x".into(),
-                    output: "id".into(),
-                },
-                [],
-            )
-            .unwrap_err(),
             "reference",
         ),
-        (
-            g.disconnect("Service/api", "Network/vpc", &EdgeKind::DependsOn)
-                .unwrap_err(),
-            "no edge",
-        ),
+        (g.disconnect("Service/api", "Network/vpc", &EdgeKind::DependsOn).unwrap_err(), "no edge"),
         (g.set_param("bad\nkey", "a", 1).unwrap_err(), "invalid key"),
-        (
-            g.unset_output("Database/orders", "endpoint").unwrap_err(),
-            "output in use",
-        ),
+        (g.unset_output("Database/orders", "endpoint").unwrap_err(), "output in use"),
     ];
     for (err, what) in &cases {
         let expected = match *what {
@@ -218,12 +157,8 @@ fn transaction_is_all_or_nothing() {
     assert_eq!(g.snapshot(), before);
     assert!(before.diff(&g.snapshot()).is_empty());
 
-    g.transaction(|g| g.set_param("Service/api", "replicas", 5))
-        .unwrap();
-    assert_eq!(
-        g.get(&k("Service/api")).unwrap().param_value("replicas"),
-        Some(&Value::Int(5))
-    );
+    g.transaction(|g| g.set_param("Service/api", "replicas", 5)).unwrap();
+    assert_eq!(g.get(&k("Service/api")).unwrap().param_value("replicas"), Some(&Value::Int(5)));
 }
 
 #[test]
@@ -238,14 +173,8 @@ fn upsert_keeps_identity_and_bumps_only_on_change() {
     let c = g.upsert(same.with_param("replicas", 4)).unwrap();
     assert_eq!(c.version(), 2);
     assert_eq!(c.created(), Timestamp::from_secs(1_000));
-    assert_eq!(
-        c.param("db").unwrap().changed_at,
-        Timestamp::from_secs(1_000)
-    );
-    assert_eq!(
-        c.param("replicas").unwrap().changed_at,
-        Timestamp::from_secs(1_005)
-    );
+    assert_eq!(c.param("db").unwrap().changed_at, Timestamp::from_secs(1_000));
+    assert_eq!(c.param("replicas").unwrap().changed_at, Timestamp::from_secs(1_005));
 }
 
 #[test]
@@ -256,10 +185,7 @@ fn snapshots_are_isolated_from_later_changes() {
     g.set_param("Service/api", "replicas", 9).unwrap();
     g.remove("Service/api", Removal::Restrict).unwrap();
     assert_eq!(s.root_hash(), hash);
-    assert_eq!(
-        s.get(&k("Service/api")).unwrap().param_value("replicas"),
-        Some(&Value::Int(2))
-    );
+    assert_eq!(s.get(&k("Service/api")).unwrap().param_value("replicas"), Some(&Value::Int(2)));
     assert_ne!(g.root_hash(), hash);
 }
 
@@ -269,35 +195,15 @@ fn secrets_never_appear_in_any_output() {
     let salt = SecretSalt::derive(b"test salt");
     let (mut g, clock) = setup();
     let before = g.snapshot();
-    g.set_param(
-        "Database/orders",
-        "password",
-        Secret::with_salt(&salt, PLAINTEXT),
-    )
-    .unwrap();
-    g.observe(
-        "Database/orders",
-        "last_password",
-        Secret::with_salt(&salt, PLAINTEXT),
-    )
-    .unwrap();
+    g.set_param("Database/orders", "password", Secret::with_salt(&salt, PLAINTEXT)).unwrap();
+    g.observe("Database/orders", "last_password", Secret::with_salt(&salt, PLAINTEXT)).unwrap();
     let after = g.snapshot();
 
     // Re-writing the same secret is no change; a new one is.
-    g.set_param(
-        "Database/orders",
-        "password",
-        Secret::with_salt(&salt, PLAINTEXT),
-    )
-    .unwrap();
+    g.set_param("Database/orders", "password", Secret::with_salt(&salt, PLAINTEXT)).unwrap();
     assert!(after.diff(&g.snapshot()).is_empty());
     clock.advance(Duration::from_secs(1));
-    g.set_param(
-        "Database/orders",
-        "password",
-        Secret::with_salt(&salt, "rotated"),
-    )
-    .unwrap();
+    g.set_param("Database/orders", "password", Secret::with_salt(&salt, "rotated")).unwrap();
     assert_eq!(after.diff(&g.snapshot()).changed().count(), 1);
 
     let delta = before.diff(&after);
@@ -314,17 +220,10 @@ fn secrets_never_appear_in_any_output() {
     ];
     for out in &outputs {
         assert!(!out.contains(PLAINTEXT), "plaintext leaked into: {out}");
-        assert!(
-            !out.contains("hunter2"),
-            "part of the plaintext leaked into: {out}"
-        );
+        assert!(!out.contains("hunter2"), "part of the plaintext leaked into: {out}");
     }
     let bytes = after.to_bincode().unwrap();
-    assert!(
-        !bytes
-            .windows(PLAINTEXT.len())
-            .any(|w| w == PLAINTEXT.as_bytes())
-    );
+    assert!(!bytes.windows(PLAINTEXT.len()).any(|w| w == PLAINTEXT.as_bytes()));
 }
 
 #[test]
@@ -338,12 +237,6 @@ fn labels_outputs_and_rename() {
     assert_eq!(c.output("url"), Some(&Value::from("https://api")));
     assert_eq!(c.name(), "public-api");
     assert_eq!(c.version(), 4);
-    assert_eq!(
-        g.unset_label("Service/api", "tier").unwrap().as_deref(),
-        Some("web")
-    );
-    assert_eq!(
-        g.unset_output("Service/api", "url").unwrap(),
-        Some(Value::from("https://api"))
-    );
+    assert_eq!(g.unset_label("Service/api", "tier").unwrap().as_deref(), Some("web"));
+    assert_eq!(g.unset_output("Service/api", "url").unwrap(), Some(Value::from("https://api")));
 }

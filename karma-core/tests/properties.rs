@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use karma_core::{
-    Component, ComponentChange, Delta, EdgeKind, Graph, Key, ManualClock, OutputRef, Removal,
-    Secret, Snapshot, Timestamp, Value,
+    Component, ComponentChange, Delta, EdgeKind, Graph, Key, ManualClock, OutputRef, Removal, Secret, Snapshot,
+    Timestamp, Value,
 };
 use proptest::prelude::*;
 
@@ -85,12 +85,9 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 fn component(k: usize, params: &[(usize, Value)]) -> Component {
     let key = key(k);
     let (kind, name) = key.as_str().split_once('/').unwrap();
-    params.iter().fold(
-        Component::new(kind, name)
-            .unwrap()
-            .with_output("out", k as i64),
-        |c, (p, v)| c.with_param(PARAMS[*p], v.clone()),
-    )
+    params.iter().fold(Component::new(kind, name).unwrap().with_output("out", k as i64), |c, (p, v)| {
+        c.with_param(PARAMS[*p], v.clone())
+    })
 }
 
 /// Runs one op; a failing op must leave the graph exactly as it was.
@@ -99,28 +96,14 @@ fn run_op(g: &mut Graph, clock: &ManualClock, op: &Op) {
     let result = match op {
         Op::Insert(k, p) => g.insert(component(*k, p)).map(drop),
         Op::Upsert(k, p) => g.upsert(component(*k, p)).map(drop),
-        Op::Remove(k, cascade) => g
-            .remove(
-                key(*k),
-                if *cascade {
-                    Removal::Cascade
-                } else {
-                    Removal::Restrict
-                },
-            )
-            .map(drop),
-        Op::Connect(a, b, custom, w) => {
-            let kind = if *custom {
-                EdgeKind::custom("network")
-            } else {
-                EdgeKind::DependsOn
-            };
-            g.connect(key(*a), key(*b), kind, [("weight".into(), Value::Int(*w))])
-                .map(drop)
+        Op::Remove(k, cascade) => {
+            g.remove(key(*k), if *cascade { Removal::Cascade } else { Removal::Restrict }).map(drop)
         }
-        Op::Disconnect(a, b) => g
-            .disconnect(key(*a), key(*b), &EdgeKind::DependsOn)
-            .map(drop),
+        Op::Connect(a, b, custom, w) => {
+            let kind = if *custom { EdgeKind::custom("network") } else { EdgeKind::DependsOn };
+            g.connect(key(*a), key(*b), kind, [("weight".into(), Value::Int(*w))]).map(drop)
+        }
+        Op::Disconnect(a, b) => g.disconnect(key(*a), key(*b), &EdgeKind::DependsOn).map(drop),
         Op::SetParam(k, p, v) => g.set_param(key(*k), PARAMS[*p], v.clone()),
         Op::UnsetParam(k, p) => g.unset_param(key(*k), PARAMS[*p]).map(drop),
         Op::SetOutput(k, v) => g.set_output(key(*k), "extra", v.clone()),
@@ -132,11 +115,7 @@ fn run_op(g: &mut Graph, clock: &ManualClock, op: &Op) {
         }
     };
     if result.is_err() {
-        assert_eq!(
-            g.root_hash(),
-            before.root_hash(),
-            "failed {op:?} changed the graph"
-        );
+        assert_eq!(g.root_hash(), before.root_hash(), "failed {op:?} changed the graph");
     }
     check_invariants(g);
 }
@@ -147,12 +126,7 @@ fn check_invariants(g: &Graph) {
     for c in g.components() {
         for (param, r) in c.references() {
             assert!(g.contains(&r.component), "dangling reference {r}");
-            want_refs.push((
-                c.key().clone(),
-                r.component.clone(),
-                param.clone(),
-                r.output.clone(),
-            ));
+            want_refs.push((c.key().clone(), r.component.clone(), param.clone(), r.output.clone()));
         }
     }
     let mut got_refs = Vec::new();
@@ -161,12 +135,7 @@ fn check_invariants(g: &Graph) {
         count += 1;
         assert!(g.contains(e.from()) && g.contains(e.to()));
         if let EdgeKind::Reference { param, output } = e.kind() {
-            got_refs.push((
-                e.from().clone(),
-                e.to().clone(),
-                param.clone(),
-                output.clone(),
-            ));
+            got_refs.push((e.from().clone(), e.to().clone(), param.clone(), output.clone()));
         }
     }
     want_refs.sort();
@@ -187,12 +156,7 @@ fn build(ops: &[Op]) -> (Graph, ManualClock) {
 
 /// The naive model: components by key, edges sorted.
 fn model(s: &Snapshot) -> (BTreeMap<Key, Component>, Vec<karma_core::Edge>) {
-    (
-        s.components()
-            .map(|c| (c.key().clone(), c.clone()))
-            .collect(),
-        s.edges_sorted().into_iter().cloned().collect(),
-    )
+    (s.components().map(|c| (c.key().clone(), c.clone())).collect(), s.edges_sorted().into_iter().cloned().collect())
 }
 
 fn naive_changed_keys(a: &Snapshot, b: &Snapshot) -> Vec<Key> {
@@ -304,18 +268,9 @@ fn diff_reports_per_param_changes() {
     clock.advance(Duration::from_secs(5));
     g.set_param(key(0), "port", 6432).unwrap();
     let delta = a.diff(&g.snapshot());
-    let [ComponentChange::Changed(d)] = delta.components.as_slice() else {
-        panic!("{delta:?}")
-    };
+    let [ComponentChange::Changed(d)] = delta.components.as_slice() else { panic!("{delta:?}") };
     let changes: Vec<_> = d.changed_params().collect();
-    assert_eq!(
-        changes,
-        [(
-            &"port".into(),
-            Some(&Value::Int(5432)),
-            Some(&Value::Int(6432))
-        )]
-    );
+    assert_eq!(changes, [(&"port".into(), Some(&Value::Int(5432)), Some(&Value::Int(6432)))]);
     assert_eq!((d.version.before, d.version.after), (1, 2));
     assert_eq!(d.updated.after, Timestamp::from_secs(1_700_000_005));
 }
@@ -330,16 +285,10 @@ fn delta_conflicts_are_typed_errors() {
     let delta = a.diff(&b);
     // Applying twice: the before side no longer matches.
     let err = b.apply(&delta).unwrap_err();
-    assert!(
-        matches!(err, karma_core::Error::DeltaConflict { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, karma_core::Error::DeltaConflict { .. }), "{err}");
     // Adding what exists.
     let add = Snapshot::default().diff(&a);
-    assert!(matches!(
-        a.apply(&add),
-        Err(karma_core::Error::DeltaConflict { .. })
-    ));
+    assert!(matches!(a.apply(&add), Err(karma_core::Error::DeltaConflict { .. })));
 }
 
 #[test]
@@ -347,23 +296,13 @@ fn reference_edges_follow_params() {
     let (mut g, _) = build(&[]);
     g.insert(component(0, &[])).unwrap();
     g.insert(component(1, &[])).unwrap();
-    g.set_param(key(1), "url", Value::reference(key(0), "out"))
-        .unwrap();
+    g.set_param(key(1), "url", Value::reference(key(0), "out")).unwrap();
     let edges: Vec<_> = g.edges_from(&key(1)).map(|e| e.kind().clone()).collect();
-    assert_eq!(
-        edges,
-        [EdgeKind::Reference {
-            param: "url".into(),
-            output: "out".into()
-        }]
-    );
+    assert_eq!(edges, [EdgeKind::Reference { param: "url".into(), output: "out".into() }]);
     g.set_param(key(1), "url", "plain").unwrap();
     assert_eq!(g.edges_from(&key(1)).count(), 0);
     let missing = OutputRef::new(key(0), "nope");
-    assert!(matches!(
-        g.set_param(key(1), "url", Value::from(missing)),
-        Err(karma_core::Error::UnknownOutput { .. })
-    ));
+    assert!(matches!(g.set_param(key(1), "url", Value::from(missing)), Err(karma_core::Error::UnknownOutput { .. })));
 }
 
 proptest! {
@@ -430,13 +369,7 @@ fn merge_conflicts_on_params_removals_and_dangling_references() {
     ours.set_param(key(0), "port", 2).unwrap();
     theirs.set_param(key(0), "port", 3).unwrap();
     let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
-    assert_eq!(
-        c[0].to_string(),
-        format!(
-            "{}.port: param changed on both sides: ours Some(2), theirs Some(3)",
-            key(0)
-        )
-    );
+    assert_eq!(c[0].to_string(), format!("{}.port: param changed on both sides: ours Some(2), theirs Some(3)", key(0)));
 
     let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
     let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
@@ -448,8 +381,7 @@ fn merge_conflicts_on_params_removals_and_dangling_references() {
     // Ours makes 1 reference 0; theirs removes 0: the reference would dangle.
     let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
     let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
-    ours.set_param(key(1), "url", Value::reference(key(0), "out"))
-        .unwrap();
+    ours.set_param(key(1), "url", Value::reference(key(0), "out")).unwrap();
     theirs.remove(key(0), Removal::Restrict).unwrap();
     let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
     assert!(c.iter().any(|c| c.field.as_deref() == Some("url")), "{c:?}");

@@ -9,55 +9,37 @@ use crate::model::{Errors, Field, Model, Role};
 
 #[allow(clippy::too_many_lines)] // one quote! of the whole impl reads best in one piece
 pub(crate) fn expand(model: &Model) -> TokenStream {
-    let Model {
-        ident,
-        kind,
-        krate,
-        fields,
-    } = model;
+    let Model { ident, kind, krate, fields } = model;
     let k = krate;
 
-    let param_specs = fields
-        .iter()
-        .filter(|f| matches!(f.role, Role::Param))
-        .map(|f| {
-            let name = &f.name;
-            let with_default = if f.default {
-                let ty = &f.ty;
-                let to_default = via(
-                    k,
-                    f,
-                    "to_value",
-                    &quote!(&<#ty as ::core::default::Default>::default()),
-                );
-                quote! {
-                    let spec = spec.optional();
-                    let spec = match #to_default {
-                        ::core::result::Result::Ok(v) if !v.is_null() => spec.default(v),
-                        _ => spec,
-                    };
-                }
-            } else {
-                quote!()
-            };
-            let (value_type, missing) = (
-                via(k, f, "value_type", &quote!()),
-                via(k, f, "missing", &quote!()),
-            );
+    let param_specs = fields.iter().filter(|f| matches!(f.role, Role::Param)).map(|f| {
+        let name = &f.name;
+        let with_default = if f.default {
+            let ty = &f.ty;
+            let to_default = via(k, f, "to_value", &quote!(&<#ty as ::core::default::Default>::default()));
             quote! {
-                let mut spec = #k::ParamSpec::new(#name, #value_type);
-                // Required unless an absent value reads back (options, defaults).
-                spec.required = #missing.is_err();
-                #with_default
-                schema = schema.param(spec);
+                let spec = spec.optional();
+                let spec = match #to_default {
+                    ::core::result::Result::Ok(v) if !v.is_null() => spec.default(v),
+                    _ => spec,
+                };
             }
-        });
+        } else {
+            quote!()
+        };
+        let (value_type, missing) = (via(k, f, "value_type", &quote!()), via(k, f, "missing", &quote!()));
+        quote! {
+            let mut spec = #k::ParamSpec::new(#name, #value_type);
+            // Required unless an absent value reads back (options, defaults).
+            spec.required = #missing.is_err();
+            #with_default
+            schema = schema.param(spec);
+        }
+    });
     let output_specs = fields.iter().filter_map(|f| match &f.role {
         Role::Output { derives_from } => {
             let name = &f.name;
-            let derives = derives_from
-                .as_ref()
-                .map(|ps| quote!(.derives_from([#(#ps),*])));
+            let derives = derives_from.as_ref().map(|ps| quote!(.derives_from([#(#ps),*])));
             let value_type = via(k, f, "value_type", &quote!());
             Some(quote! {
                 schema = schema.output(#k::OutputSpec::new(#name, #value_type)#derives);
@@ -100,11 +82,8 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
             Role::Output { .. } => quote!(component.output(#name)),
         };
         let from_value = via(k, f, "from_value", &quote!(v));
-        let missing = if f.default {
-            quote!(::core::result::Result::Ok(#default))
-        } else {
-            via(k, f, "missing", &quote!())
-        };
+        let missing =
+            if f.default { quote!(::core::result::Result::Ok(#default)) } else { via(k, f, "missing", &quote!()) };
         quote! {
             #fid: match #getter {
                 ::core::option::Option::Some(v) => #from_value,

@@ -42,10 +42,7 @@ impl Errors {
     }
 
     pub(crate) fn to_compile_error(&self) -> proc_macro2::TokenStream {
-        self.0
-            .as_ref()
-            .map(syn::Error::to_compile_error)
-            .unwrap_or_default()
+        self.0.as_ref().map(syn::Error::to_compile_error).unwrap_or_default()
     }
 }
 
@@ -69,7 +66,8 @@ impl Model {
                     krate = Some(lit.parse()?);
                     Ok(())
                 } else {
-                    Err(meta.error("unknown karma attribute on a struct; expected `kind = \"...\"` or `crate = \"...\"`"))
+                    Err(meta
+                        .error("unknown karma attribute on a struct; expected `kind = \"...\"` or `crate = \"...\"`"))
                 }
             });
             if let Err(e) = parsed {
@@ -103,17 +101,12 @@ impl Model {
                 }
             },
             Data::Enum(e) => {
-                errors.push(syn::Error::new_spanned(
-                    e.enum_token,
-                    "#[derive(Component)] works on structs, not enums",
-                ));
+                errors.push(syn::Error::new_spanned(e.enum_token, "#[derive(Component)] works on structs, not enums"));
                 None
             }
             Data::Union(u) => {
-                errors.push(syn::Error::new_spanned(
-                    u.union_token,
-                    "#[derive(Component)] works on structs, not unions",
-                ));
+                errors
+                    .push(syn::Error::new_spanned(u.union_token, "#[derive(Component)] works on structs, not unions"));
                 None
             }
         };
@@ -148,12 +141,7 @@ impl Model {
             return Err(Errors(Some(e)));
         }
         let krate = krate.unwrap_or_else(find_crate);
-        Ok(Self {
-            ident: input.ident.clone(),
-            kind,
-            krate,
-            fields,
-        })
+        Ok(Self { ident: input.ident.clone(), kind, krate, fields })
     }
 }
 
@@ -196,10 +184,7 @@ fn parse_field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
         }
     }
     if let (Some(_), Some(span)) = (output, skip) {
-        errors.push(syn::Error::new(
-            span,
-            "a field cannot be both `output` and `skip`",
-        ));
+        errors.push(syn::Error::new(span, "a field cannot be both `output` and `skip`"));
     }
     if let (None, Some((_, span))) = (output, &derives_from) {
         errors.push(syn::Error::new(*span, "`derives_from` goes with `output`"));
@@ -210,19 +195,11 @@ fn parse_field(f: &syn::Field, ident: Ident) -> syn::Result<Field> {
     let role = if skip.is_some() {
         Role::Skip
     } else if output.is_some() {
-        Role::Output {
-            derives_from: derives_from.map(|(p, _)| p),
-        }
+        Role::Output { derives_from: derives_from.map(|(p, _)| p) }
     } else {
         Role::Param
     };
-    Ok(Field {
-        ident,
-        ty: f.ty.clone(),
-        name,
-        role,
-        default,
-    })
+    Ok(Field { ident, ty: f.ty.clone(), name, role, default })
 }
 
 /// Rejects types that cannot be a component's field, pointing at them.
@@ -232,22 +209,10 @@ fn check_type(ty: &Type) -> syn::Result<()> {
             r,
             "unsupported field type: references cannot be stored in a component; use an owned type (e.g. String)",
         )),
-        Type::Ptr(p) => Err(syn::Error::new_spanned(
-            p,
-            "unsupported field type: raw pointers",
-        )),
-        Type::BareFn(f) => Err(syn::Error::new_spanned(
-            f,
-            "unsupported field type: function pointers",
-        )),
-        Type::TraitObject(t) => Err(syn::Error::new_spanned(
-            t,
-            "unsupported field type: trait objects",
-        )),
-        Type::ImplTrait(t) => Err(syn::Error::new_spanned(
-            t,
-            "unsupported field type: `impl Trait`",
-        )),
+        Type::Ptr(p) => Err(syn::Error::new_spanned(p, "unsupported field type: raw pointers")),
+        Type::BareFn(f) => Err(syn::Error::new_spanned(f, "unsupported field type: function pointers")),
+        Type::TraitObject(t) => Err(syn::Error::new_spanned(t, "unsupported field type: trait objects")),
+        Type::ImplTrait(t) => Err(syn::Error::new_spanned(t, "unsupported field type: `impl Trait`")),
         Type::Never(t) => Err(syn::Error::new_spanned(t, "unsupported field type: `!`")),
         Type::Paren(p) => check_type(&p.elem),
         Type::Group(g) => check_type(&g.elem),
@@ -269,10 +234,7 @@ fn check_type(ty: &Type) -> syn::Result<()> {
                     .collect(),
                 _ => Vec::new(),
             };
-            let is_map = matches!(
-                last.ident.to_string().as_str(),
-                "HashMap" | "BTreeMap" | "IndexMap"
-            );
+            let is_map = matches!(last.ident.to_string().as_str(), "HashMap" | "BTreeMap" | "IndexMap");
             if is_map
                 && let Some(key) = args.first()
                 && !is_string(key)

@@ -72,11 +72,7 @@ impl WriteBatch {
 
     /// Adds a compare-and-swap condition.
     pub fn expect(&mut self, space: Keyspace, key: impl Into<Vec<u8>>, expected: Option<Vec<u8>>) {
-        self.expect.push(Expectation {
-            space,
-            key: key.into(),
-            expected,
-        });
+        self.expect.push(Expectation { space, key: key.into(), expected });
     }
 }
 
@@ -84,11 +80,7 @@ impl WriteBatch {
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// An expectation failed; nothing was written.
-    #[error(
-        "compare-and-swap failed on {:?} key {:?}",
-        space,
-        String::from_utf8_lossy(key)
-    )]
+    #[error("compare-and-swap failed on {:?} key {:?}", space, String::from_utf8_lossy(key))]
     Conflict {
         /// Key space.
         space: Keyspace,
@@ -154,20 +146,8 @@ mod tests {
 
     #[test]
     fn prefix_range_bounds() {
-        assert_eq!(
-            prefix_range(b"ab"),
-            (
-                Bound::Included(b"ab".to_vec()),
-                Bound::Excluded(b"ac".to_vec())
-            )
-        );
-        assert_eq!(
-            prefix_range(&[1, 255]),
-            (Bound::Included(vec![1, 255]), Bound::Excluded(vec![2]))
-        );
-        assert_eq!(
-            prefix_range(&[255]),
-            (Bound::Included(vec![255]), Bound::Unbounded)
-        );
+        assert_eq!(prefix_range(b"ab"), (Bound::Included(b"ab".to_vec()), Bound::Excluded(b"ac".to_vec())));
+        assert_eq!(prefix_range(&[1, 255]), (Bound::Included(vec![1, 255]), Bound::Excluded(vec![2])));
+        assert_eq!(prefix_range(&[255]), (Bound::Included(vec![255]), Bound::Unbounded));
     }
 }

@@ -10,11 +10,7 @@
 //!
 //! Each case panics (failing its test) when the backend misbehaves.
 
-#![allow(
-    missing_docs,
-    clippy::missing_panics_doc,
-    clippy::needless_pass_by_value
-)]
+#![allow(missing_docs, clippy::missing_panics_doc, clippy::needless_pass_by_value)]
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -58,13 +54,7 @@ fn info(msg: &str, secs: i64) -> CommitInfo {
 
 fn platform(n: usize) -> Graph {
     let mut g = Graph::with_clock(ManualClock::new(Timestamp::from_secs(1)));
-    g.insert(
-        Component::new("Database", "db")
-            .unwrap()
-            .with_param("port", 5432)
-            .with_output("url", "db:5432"),
-    )
-    .unwrap();
+    g.insert(Component::new("Database", "db").unwrap().with_param("port", 5432).with_output("url", "db:5432")).unwrap();
     for i in 0..n {
         g.insert(
             Component::new("Service", &format!("s{i}"))
@@ -85,36 +75,16 @@ pub fn backend_get_put_scan(b: impl Backend) {
     batch.put(Keyspace::Meta, b"x".to_vec(), b"meta".to_vec());
     b.write(batch).unwrap();
     assert_eq!(b.get(Keyspace::Index, &[b'x', 3]).unwrap(), Some(vec![3]));
-    assert_eq!(
-        b.get(Keyspace::Refs, &[b'x', 3]).unwrap(),
-        None,
-        "key spaces are separate"
-    );
-    let fwd = b
-        .scan(Keyspace::Index, prefix_range(b"x"), Direction::Forward, 3)
-        .unwrap();
+    assert_eq!(b.get(Keyspace::Refs, &[b'x', 3]).unwrap(), None, "key spaces are separate");
+    let fwd = b.scan(Keyspace::Index, prefix_range(b"x"), Direction::Forward, 3).unwrap();
     assert_eq!(fwd.iter().map(|(_, v)| v[0]).collect::<Vec<_>>(), [0, 1, 2]);
-    let rev = b
-        .scan(Keyspace::Index, prefix_range(b"x"), Direction::Reverse, 2)
-        .unwrap();
+    let rev = b.scan(Keyspace::Index, prefix_range(b"x"), Direction::Reverse, 2).unwrap();
     assert_eq!(rev.iter().map(|(_, v)| v[0]).collect::<Vec<_>>(), [9, 8]);
     let mid = b
-        .scan(
-            Keyspace::Index,
-            (
-                Bound::Excluded(vec![b'x', 4]),
-                Bound::Included(vec![b'x', 6]),
-            ),
-            Direction::Forward,
-            10,
-        )
+        .scan(Keyspace::Index, (Bound::Excluded(vec![b'x', 4]), Bound::Included(vec![b'x', 6])), Direction::Forward, 10)
         .unwrap();
     assert_eq!(mid.iter().map(|(_, v)| v[0]).collect::<Vec<_>>(), [5, 6]);
-    assert!(
-        b.scan(Keyspace::Index, prefix_range(b"x"), Direction::Forward, 0)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(b.scan(Keyspace::Index, prefix_range(b"x"), Direction::Forward, 0).unwrap().is_empty());
     let mut del = WriteBatch::default();
     del.delete.push((Keyspace::Index, vec![b'x', 5]));
     b.write(del).unwrap();
@@ -130,17 +100,12 @@ pub fn backend_compare_and_swap(b: impl Backend) {
     // The same expectation again fails, and writes nothing of the batch.
     let mut second = first.clone();
     second.put.retain(|(s, _, _)| *s != Keyspace::Index);
-    second
-        .put
-        .push((Keyspace::Index, b"side".to_vec(), b"b".to_vec()));
+    second.put.push((Keyspace::Index, b"side".to_vec(), b"b".to_vec()));
     match b.write(second) {
         Err(WriteError::Conflict { actual, .. }) => assert_eq!(actual, Some(b"1".to_vec())),
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(
-        b.get(Keyspace::Index, b"side").unwrap(),
-        Some(b"a".to_vec())
-    );
+    assert_eq!(b.get(Keyspace::Index, b"side").unwrap(), Some(b"a".to_vec()));
     let mut third = WriteBatch::default();
     third.expect(Keyspace::Refs, b"r".to_vec(), Some(b"1".to_vec()));
     third.put(Keyspace::Refs, b"r".to_vec(), b"2".to_vec());
@@ -156,10 +121,7 @@ pub fn backend_allocate_is_unique(b: impl Backend) {
             thread::spawn(move || (0..250).map(|_| b.allocate(1).unwrap()).collect::<Vec<_>>())
         })
         .collect();
-    let mut all: Vec<u64> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len(), 1000);
@@ -179,17 +141,11 @@ pub fn commit_checkout_and_log(b: impl Backend) {
     assert_eq!(repo.checkout(c3.id).unwrap().root_hash(), g.root_hash());
     assert_eq!(repo.checkout(c1.id).unwrap().len(), 6);
     let log = repo.log(&prod, 2, None).unwrap();
-    assert_eq!(
-        log.iter().map(|c| c.message.as_str()).collect::<Vec<_>>(),
-        ["three", "two"]
-    );
+    assert_eq!(log.iter().map(|c| c.message.as_str()).collect::<Vec<_>>(), ["three", "two"]);
     let rest = repo.log(&prod, 10, Some(log[1].id)).unwrap();
     assert_eq!(rest.iter().map(|c| c.id).collect::<Vec<_>>(), [c1.id]);
     assert_eq!(repo.get_commit(c2.id).unwrap(), c2);
-    assert!(matches!(
-        repo.log(&RefName::environment("nope").unwrap(), 1, None),
-        Err(StoreError::UnknownRef(_))
-    ));
+    assert!(matches!(repo.log(&RefName::environment("nope").unwrap(), 1, None), Err(StoreError::UnknownRef(_))));
 }
 
 pub fn racing_writers_conflict(b: impl Backend) {
@@ -198,30 +154,19 @@ pub fn racing_writers_conflict(b: impl Backend) {
     let mut g = platform(2);
     let base = repo.commit(&prod, &g, info("base", 1)).unwrap();
     g.set_param("Service/s0", "replicas", 1).unwrap();
-    let ours = repo
-        .commit_onto(&prod, Some(base.id), &g, info("ours", 2))
-        .unwrap();
+    let ours = repo.commit_onto(&prod, Some(base.id), &g, info("ours", 2)).unwrap();
     g.set_param("Service/s1", "replicas", 7).unwrap();
-    let err = repo
-        .commit_onto(&prod, Some(base.id), &g, info("theirs", 3))
-        .unwrap_err();
+    let err = repo.commit_onto(&prod, Some(base.id), &g, info("theirs", 3)).unwrap_err();
     match err {
-        StoreError::Conflict {
-            expected, actual, ..
-        } => {
+        StoreError::Conflict { expected, actual, .. } => {
             assert_eq!((expected, actual), (Some(base.id), Some(ours.id)));
         }
         other => panic!("expected a conflict, got {other}"),
     }
     assert_eq!(repo.head(&prod).unwrap(), Some(ours.id));
     // Rebase and retry: nothing lost.
-    let retried = repo
-        .commit_onto(&prod, Some(ours.id), &g, info("theirs", 3))
-        .unwrap();
-    assert_eq!(
-        repo.checkout(retried.id).unwrap().root_hash(),
-        g.root_hash()
-    );
+    let retried = repo.commit_onto(&prod, Some(ours.id), &g, info("theirs", 3)).unwrap();
+    assert_eq!(repo.checkout(retried.id).unwrap().root_hash(), g.root_hash());
 }
 
 pub fn as_of_times(b: impl Backend) {
@@ -231,39 +176,14 @@ pub fn as_of_times(b: impl Backend) {
     let mut ids = Vec::new();
     for i in 0..5 {
         g.set_param("Service/s0", "replicas", i).unwrap();
-        ids.push(
-            repo.commit(&prod, &g, info("step", 100 * (i + 1)))
-                .unwrap()
-                .id,
-        );
+        ids.push(repo.commit(&prod, &g, info("step", 100 * (i + 1))).unwrap().id);
     }
     assert_eq!(repo.as_of(&prod, Timestamp::from_secs(99)).unwrap(), None);
-    assert_eq!(
-        repo.as_of(&prod, Timestamp::from_secs(100))
-            .unwrap()
-            .unwrap()
-            .id,
-        ids[0]
-    );
-    assert_eq!(
-        repo.as_of(&prod, Timestamp::from_secs(350))
-            .unwrap()
-            .unwrap()
-            .id,
-        ids[2]
-    );
-    assert_eq!(
-        repo.as_of(&prod, Timestamp::from_secs(10_000))
-            .unwrap()
-            .unwrap()
-            .id,
-        ids[4]
-    );
+    assert_eq!(repo.as_of(&prod, Timestamp::from_secs(100)).unwrap().unwrap().id, ids[0]);
+    assert_eq!(repo.as_of(&prod, Timestamp::from_secs(350)).unwrap().unwrap().id, ids[2]);
+    assert_eq!(repo.as_of(&prod, Timestamp::from_secs(10_000)).unwrap().unwrap().id, ids[4]);
     let staging = RefName::environment("staging").unwrap();
-    assert_eq!(
-        repo.as_of(&staging, Timestamp::from_secs(10_000)).unwrap(),
-        None
-    );
+    assert_eq!(repo.as_of(&staging, Timestamp::from_secs(10_000)).unwrap(), None);
 }
 
 pub fn param_history_and_lineage(b: impl Backend) {
@@ -278,35 +198,14 @@ pub fn param_history_and_lineage(b: impl Backend) {
     g.remove("Service/s0", Removal::Restrict).unwrap();
     let c4 = repo.commit(&prod, &g, info("remove", 4)).unwrap();
     let history = repo.param_history(&key("Service/s0"), "replicas").unwrap();
-    let values: Vec<_> = history
-        .iter()
-        .map(|h| (h.commit, h.value.clone()))
-        .collect();
-    assert_eq!(
-        values,
-        [
-            (c1.id, Some(Value::Int(0))),
-            (c2.id, Some(Value::Int(5))),
-            (c4.id, None)
-        ]
-    );
+    let values: Vec<_> = history.iter().map(|h| (h.commit, h.value.clone())).collect();
+    assert_eq!(values, [(c1.id, Some(Value::Int(0))), (c2.id, Some(Value::Int(5))), (c4.id, None)]);
     assert_eq!(history[1].timestamp, Timestamp::from_secs(2));
-    assert!(
-        repo.param_history(&key("Service/s0"), "nope")
-            .unwrap()
-            .is_empty()
-    );
+    assert!(repo.param_history(&key("Service/s0"), "nope").unwrap().is_empty());
 
     let lineage = repo.lineage(&key("Service/s0")).unwrap();
     let kinds: Vec<_> = lineage.events.iter().map(|e| e.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            LineageEventKind::Created,
-            LineageEventKind::Changed,
-            LineageEventKind::Removed
-        ]
-    );
+    assert_eq!(kinds, [LineageEventKind::Created, LineageEventKind::Changed, LineageEventKind::Removed]);
     assert_eq!(lineage.created().unwrap().commit, c1.id);
     assert_eq!(lineage.removed().unwrap().commit, c4.id);
     let chain = &lineage.events[1].references;
@@ -320,27 +219,16 @@ pub fn diff_between_revisions(b: impl Backend) {
     let mut g = platform(3);
     let c1 = repo.commit(&prod, &g, info("one", 100)).unwrap();
     g.set_param("Database/db", "port", 6432).unwrap();
-    g.connect("Service/s0", "Service/s1", EdgeKind::DependsOn, [])
-        .unwrap();
+    g.connect("Service/s0", "Service/s1", EdgeKind::DependsOn, []).unwrap();
     let c2 = repo.commit(&prod, &g, info("two", 200)).unwrap();
-    let by_id = repo
-        .diff(&Revision::Commit(c1.id), &Revision::Commit(c2.id))
-        .unwrap();
+    let by_id = repo.diff(&Revision::Commit(c1.id), &Revision::Commit(c2.id)).unwrap();
     assert_eq!(by_id.changed().count(), 1);
     assert_eq!(by_id.edges.len(), 1);
-    let by_time = repo
-        .diff(
-            &Revision::AsOf(prod.clone(), Timestamp::from_secs(150)),
-            &Revision::Head(prod.clone()),
-        )
-        .unwrap();
+    let by_time =
+        repo.diff(&Revision::AsOf(prod.clone(), Timestamp::from_secs(150)), &Revision::Head(prod.clone())).unwrap();
     assert_eq!(by_time, by_id);
-    let from_nothing = repo
-        .diff(
-            &Revision::AsOf(prod.clone(), Timestamp::from_secs(1)),
-            &Revision::Head(prod),
-        )
-        .unwrap();
+    let from_nothing =
+        repo.diff(&Revision::AsOf(prod.clone(), Timestamp::from_secs(1)), &Revision::Head(prod)).unwrap();
     assert_eq!(from_nothing.added().count(), 4);
 }
 
@@ -351,38 +239,19 @@ pub fn branches_and_tags(b: impl Backend) {
     let c1 = repo.commit(&prod, &g, info("one", 1)).unwrap();
     let tag = RefName::tag("deploy-1").unwrap();
     repo.set_ref(&tag, None, c1.id).unwrap();
-    assert!(matches!(
-        repo.set_ref(&tag, None, c1.id),
-        Err(StoreError::Conflict { .. })
-    ));
+    assert!(matches!(repo.set_ref(&tag, None, c1.id), Err(StoreError::Conflict { .. })));
     let branch = RefName::branch("what-if").unwrap();
     repo.set_ref(&branch, None, c1.id).unwrap();
     g.set_param("Service/s0", "replicas", 50).unwrap();
     let w = repo.commit(&branch, &g, info("what if", 2)).unwrap();
-    assert_eq!(
-        repo.head(&prod).unwrap(),
-        Some(c1.id),
-        "a branch commit leaves prod alone"
-    );
+    assert_eq!(repo.head(&prod).unwrap(), Some(c1.id), "a branch commit leaves prod alone");
     assert_eq!(w.parents, [c1.id]);
-    let names: Vec<String> = repo
-        .refs()
-        .unwrap()
-        .into_iter()
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let names: Vec<String> = repo.refs().unwrap().into_iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(names, ["branch/what-if", "env/prod", "tag/deploy-1"]);
 }
 
 fn object_count(b: &impl Backend) -> usize {
-    b.scan(
-        Keyspace::Objects,
-        (Bound::Unbounded, Bound::Unbounded),
-        Direction::Forward,
-        usize::MAX,
-    )
-    .unwrap()
-    .len()
+    b.scan(Keyspace::Objects, (Bound::Unbounded, Bound::Unbounded), Direction::Forward, usize::MAX).unwrap().len()
 }
 
 pub fn commits_write_only_changes(b: impl Backend) {
@@ -402,14 +271,8 @@ pub fn commits_write_only_changes(b: impl Backend) {
     let before = object_count(repo.backend());
     let c = repo.commit(&prod, &rebuilt, info("rebuilt", 3)).unwrap();
     let written = object_count(repo.backend()) - before;
-    assert!(
-        written <= 8,
-        "a rebuilt graph with one change wrote {written} objects"
-    );
-    assert_eq!(
-        repo.checkout(c.id).unwrap().root_hash(),
-        rebuilt.root_hash()
-    );
+    assert!(written <= 8, "a rebuilt graph with one change wrote {written} objects");
+    assert_eq!(repo.checkout(c.id).unwrap().root_hash(), rebuilt.root_hash());
 }
 
 pub fn verify_sound_repository(b: impl Backend) {
@@ -444,12 +307,8 @@ pub fn concurrent_commits_lose_nothing(b: impl Backend) {
                     // Shared ref: read, change, commit onto what was read; retry on conflict.
                     loop {
                         let head = repo.head(&shared).unwrap().unwrap();
-                        let mut g = Graph::from_snapshot(
-                            repo.checkout(head).unwrap(),
-                            ManualClock::default(),
-                        );
-                        g.observe(format!("Service/s{t}"), format!("tick-{i}"), i)
-                            .unwrap();
+                        let mut g = Graph::from_snapshot(repo.checkout(head).unwrap(), ManualClock::default());
+                        g.observe(format!("Service/s{t}"), format!("tick-{i}"), i).unwrap();
                         match repo.commit_onto(&shared, Some(head), &g, info("shared", i)) {
                             Ok(_) => break,
                             Err(StoreError::Conflict { .. }) => {}
@@ -468,10 +327,7 @@ pub fn concurrent_commits_lose_nothing(b: impl Backend) {
     for t in 0..4 {
         let c = snap.get(&key(&format!("Service/s{t}"))).unwrap();
         for i in 0..5 {
-            assert!(
-                c.runtime(&format!("tick-{i}")).is_some(),
-                "lost update {t}/{i}"
-            );
+            assert!(c.runtime(&format!("tick-{i}")).is_some(), "lost update {t}/{i}");
         }
     }
     assert_eq!(repo.log(&shared, 100, None).unwrap().len(), 21);
@@ -491,9 +347,7 @@ pub fn merge_branches(b: impl Backend) {
     g.set_param("Service/s2", "replicas", 20).unwrap();
     repo.commit(&prod, &g, info("scale s2", 3)).unwrap();
 
-    let merged = repo
-        .merge(&prod, &Revision::Head(branch.clone()), info("merge", 4))
-        .unwrap();
+    let merged = repo.merge(&prod, &Revision::Head(branch.clone()), info("merge", 4)).unwrap();
     assert_eq!(merged.parents.len(), 2);
     let snap = repo.checkout(merged.id).unwrap();
     let replicas = |k: &str| snap.get(&key(k)).unwrap().param_value("replicas").cloned();
@@ -509,18 +363,11 @@ pub fn merge_branches(b: impl Backend) {
     match repo.merge(&prod, &Revision::Head(branch), info("merge 2", 7)) {
         Err(StoreError::Merge { conflicts }) => {
             assert_eq!(conflicts.len(), 1);
-            assert_eq!(
-                (conflicts[0].at.as_str(), conflicts[0].field.as_deref()),
-                ("Service/s0", Some("replicas"))
-            );
+            assert_eq!((conflicts[0].at.as_str(), conflicts[0].field.as_deref()), ("Service/s0", Some("replicas")));
         }
         other => panic!("expected a merge conflict, got {other:?}"),
     }
-    assert_eq!(
-        repo.head(&prod).unwrap(),
-        Some(head.id),
-        "a failed merge commits nothing"
-    );
+    assert_eq!(repo.head(&prod).unwrap(), Some(head.id), "a failed merge commits nothing");
 }
 
 pub fn commit_a_delta(b: impl Backend) {
@@ -531,26 +378,11 @@ pub fn commit_a_delta(b: impl Backend) {
     let mut next = Graph::from_snapshot(g.snapshot(), ManualClock::default());
     next.set_param("Service/s0", "replicas", 42).unwrap();
     let delta = g.diff(&next);
-    let c2 = repo
-        .commit_delta(&prod, Some(c1.id), &delta, info("delta", 2))
-        .unwrap();
+    let c2 = repo.commit_delta(&prod, Some(c1.id), &delta, info("delta", 2)).unwrap();
     assert_eq!(repo.checkout(c2.id).unwrap().root_hash(), next.root_hash());
-    assert_eq!(
-        repo.param_history(&key("Service/s0"), "replicas")
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(repo.param_history(&key("Service/s0"), "replicas").unwrap().len(), 2);
     // The same delta again does not apply: a typed error, nothing written.
-    let err = repo
-        .commit_delta(&prod, Some(c2.id), &delta, info("again", 3))
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            StoreError::Core(karma_core::Error::DeltaConflict { .. })
-        ),
-        "{err}"
-    );
+    let err = repo.commit_delta(&prod, Some(c2.id), &delta, info("again", 3)).unwrap_err();
+    assert!(matches!(err, StoreError::Core(karma_core::Error::DeltaConflict { .. })), "{err}");
     assert_eq!(repo.head(&prod).unwrap(), Some(c2.id));
 }

@@ -82,10 +82,7 @@ impl StoreError {
     /// Whether this reports damaged stored data (as opposed to bad input or
     /// a failing backend).
     pub fn is_corruption(&self) -> bool {
-        matches!(
-            self,
-            Self::Corrupt { .. } | Self::Core(karma_core::Error::Corrupt { .. })
-        )
+        matches!(self, Self::Corrupt { .. } | Self::Core(karma_core::Error::Corrupt { .. }))
     }
 
     pub(crate) fn corrupt(what: impl Into<String>) -> Self {

@@ -58,11 +58,7 @@ impl Backend for MemoryStore {
         for e in &batch.expect {
             let actual = spaces.get(&e.space).and_then(|s| s.get(&e.key));
             if actual != e.expected.as_ref() {
-                return Err(WriteError::Conflict {
-                    space: e.space,
-                    key: e.key.clone(),
-                    actual: actual.cloned(),
-                });
+                return Err(WriteError::Conflict { space: e.space, key: e.key.clone(), actual: actual.cloned() });
             }
         }
         for (space, key, value) in batch.put {

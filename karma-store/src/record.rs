@@ -30,6 +30,7 @@ pub(crate) enum RecordKind {
     ParamEntry = 5,
     LineageEntry = 6,
     Meta = 7,
+    InitialParams = 8,
 }
 
 pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
@@ -42,27 +43,17 @@ pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
 
 pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes.len() < HEADER || bytes[0] != MAGIC {
-        return Err(StoreError::corrupt(format!(
-            "a {kind:?} record is truncated or not a record"
-        )));
+        return Err(StoreError::corrupt(format!("a {kind:?} record is truncated or not a record")));
     }
     if bytes[1] != FORMAT {
-        return Err(StoreError::UnsupportedFormat {
-            found: u32::from(bytes[1]),
-            supported: u32::from(FORMAT),
-        });
+        return Err(StoreError::UnsupportedFormat { found: u32::from(bytes[1]), supported: u32::from(FORMAT) });
     }
     if bytes[2] != kind as u8 {
-        return Err(StoreError::corrupt(format!(
-            "expected a {kind:?} record, found kind {}",
-            bytes[2]
-        )));
+        return Err(StoreError::corrupt(format!("expected a {kind:?} record, found kind {}", bytes[2])));
     }
     let payload = &bytes[HEADER..];
     if blake3::hash(payload).as_bytes() != &bytes[3..HEADER] {
-        return Err(StoreError::corrupt(format!(
-            "a {kind:?} record fails its checksum"
-        )));
+        return Err(StoreError::corrupt(format!("a {kind:?} record fails its checksum")));
     }
     Ok(payload)
 }
@@ -72,8 +63,8 @@ fn config() -> bincode::config::Configuration {
 }
 
 pub(crate) fn encode<T: Serialize>(kind: RecordKind, value: &T) -> Result<Vec<u8>> {
-    let payload = bincode::serde::encode_to_vec(value, config())
-        .map_err(|e| karma_core::Error::Codec(e.to_string()))?;
+    let payload =
+        bincode::serde::encode_to_vec(value, config()).map_err(|e| karma_core::Error::Codec(e.to_string()))?;
     Ok(frame(kind, &payload))
 }
 
@@ -82,9 +73,7 @@ pub(crate) fn decode<T: DeserializeOwned>(kind: RecordKind, bytes: &[u8]) -> Res
     let (value, read) = bincode::serde::decode_from_slice(payload, config())
         .map_err(|e| StoreError::corrupt(format!("a {kind:?} record does not decode: {e}")))?;
     if read != payload.len() {
-        return Err(StoreError::corrupt(format!(
-            "a {kind:?} record has trailing bytes"
-        )));
+        return Err(StoreError::corrupt(format!("a {kind:?} record has trailing bytes")));
     }
     Ok(value)
 }
@@ -120,11 +109,9 @@ pub(crate) struct CommitRecord {
 
 impl CommitRecord {
     pub(crate) fn id(&self) -> Result<CommitId> {
-        let payload = bincode::serde::encode_to_vec(self, config())
-            .map_err(|e| karma_core::Error::Codec(e.to_string()))?;
-        Ok(CommitId(ContentHash::from_bytes(
-            *blake3::hash(&payload).as_bytes(),
-        )))
+        let payload =
+            bincode::serde::encode_to_vec(self, config()).map_err(|e| karma_core::Error::Codec(e.to_string()))?;
+        Ok(CommitId(ContentHash::from_bytes(*blake3::hash(&payload).as_bytes())))
     }
 }
 
@@ -222,6 +209,33 @@ pub(crate) fn param_key(key: &Key, param: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+pub(crate) fn initial_prefix(key: &Key) -> Vec<u8> {
+    let mut k = vec![b'I'];
+    push_len_prefixed(&mut k, key.as_str().as_bytes());
+    k
+}
+
+pub(crate) fn initial_key(key: &Key, seq: u64) -> Vec<u8> {
+    let mut k = initial_prefix(key);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The params a component was created with, in one record (instead of one
+/// param-history entry per param: an import writes one row per component).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InitialParams {
+    pub(crate) commit: CommitId,
+    pub(crate) timestamp: Timestamp,
+    pub(crate) params: Vec<(Name, Value)>,
+}
+
+/// The write sequence number at the end of an index key.
+pub(crate) fn key_seq(key: &[u8]) -> Option<u64> {
+    let tail = key.len().checked_sub(8).map(|at| &key[at..])?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
 pub(crate) fn lineage_prefix(key: &Key) -> Vec<u8> {
     let mut k = vec![b'L'];
     push_len_prefixed(&mut k, key.as_str().as_bytes());
@@ -242,28 +256,18 @@ mod tests {
     fn frame_detects_damage() {
         let rec = frame(RecordKind::Meta, b"hello");
         assert_eq!(unframe(RecordKind::Meta, &rec).unwrap(), b"hello");
-        assert!(
-            unframe(RecordKind::Commit, &rec)
-                .unwrap_err()
-                .is_corruption()
-        );
+        assert!(unframe(RecordKind::Commit, &rec).unwrap_err().is_corruption());
         for i in 0..rec.len() {
             let mut bad = rec.clone();
             bad[i] ^= 1;
-            assert!(
-                unframe(RecordKind::Meta, &bad).is_err(),
-                "flip at {i} went unnoticed"
-            );
+            assert!(unframe(RecordKind::Meta, &bad).is_err(), "flip at {i} went unnoticed");
         }
         for n in 0..rec.len() {
             assert!(unframe(RecordKind::Meta, &rec[..n]).is_err() || n == rec.len());
         }
         let mut newer = rec.clone();
         newer[1] = FORMAT + 1;
-        assert!(matches!(
-            unframe(RecordKind::Meta, &newer),
-            Err(StoreError::UnsupportedFormat { .. })
-        ));
+        assert!(matches!(unframe(RecordKind::Meta, &newer), Err(StoreError::UnsupportedFormat { .. })));
     }
 
     #[test]

@@ -30,9 +30,7 @@ pub struct RedbStore {
 
 impl fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedbStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("RedbStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -59,11 +57,7 @@ impl RedbStore {
                 None => 0,
             }
         };
-        Ok(Self {
-            db,
-            path,
-            next: AtomicU64::new(next),
-        })
+        Ok(Self { db, path, next: AtomicU64::new(next) })
     }
 
     /// The file's path.
@@ -84,10 +78,7 @@ fn guarded<T, E: From<BackendError>>(what: &str, f: impl FnOnce() -> Result<T, E
                 .map(|s| (*s).to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(BackendError::from(format!(
-                "redb failed while {what}; the file is likely damaged: {detail}"
-            ))
-            .into())
+            Err(BackendError::from(format!("redb failed while {what}; the file is likely damaged: {detail}")).into())
         }
     }
 }
@@ -99,16 +90,11 @@ impl From<BackendError> for WriteError {
 }
 
 fn location_after(key: &[u8]) -> Result<u64, BackendError> {
-    let bytes: [u8; 8] = key
-        .try_into()
-        .map_err(|_| format!("object key of {} bytes, expected 8", key.len()))?;
+    let bytes: [u8; 8] = key.try_into().map_err(|_| format!("object key of {} bytes, expected 8", key.len()))?;
     Ok(u64::from_be_bytes(bytes) + 1)
 }
 
-type RedbEntry<'a> = (
-    redb::AccessGuard<'a, &'static [u8]>,
-    redb::AccessGuard<'a, &'static [u8]>,
-);
+type RedbEntry<'a> = (redb::AccessGuard<'a, &'static [u8]>, redb::AccessGuard<'a, &'static [u8]>);
 
 /// Copies up to `limit` entries out of a redb range.
 fn take<'a>(
@@ -143,9 +129,7 @@ impl Backend for RedbStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, BackendError> {
-        guarded("scanning", || {
-            self.scan_unguarded(space, range, direction, limit)
-        })
+        guarded("scanning", || self.scan_unguarded(space, range, direction, limit))
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
@@ -186,30 +170,22 @@ impl RedbStore {
         let txn = self.db.begin_write().map_err(|e| backend(e.into()))?;
         {
             for e in &batch.expect {
-                let t = txn
-                    .open_table(table(e.space))
-                    .map_err(|e| backend(e.into()))?;
-                let actual = t
-                    .get(e.key.as_slice())
-                    .map_err(|e| backend(e.into()))?
-                    .map(|v| v.value().to_vec());
+                let t = txn.open_table(table(e.space)).map_err(|e| backend(e.into()))?;
+                let actual = t.get(e.key.as_slice()).map_err(|e| backend(e.into()))?.map(|v| v.value().to_vec());
                 if actual != e.expected {
                     drop(t);
                     txn.abort().map_err(|e| backend(e.into()))?;
-                    return Err(WriteError::Conflict {
-                        space: e.space,
-                        key: e.key.clone(),
-                        actual,
-                    });
+                    return Err(WriteError::Conflict { space: e.space, key: e.key.clone(), actual });
                 }
             }
+            // Inserting in key order keeps redb's B-tree work local: a bulk
+            // import touches each page once instead of at random.
+            let mut puts: Vec<&(Keyspace, Vec<u8>, Vec<u8>)> = batch.put.iter().collect();
+            puts.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             for space in Keyspace::ALL {
-                let mut t = txn
-                    .open_table(table(space))
-                    .map_err(|e| backend(e.into()))?;
-                for (_, k, v) in batch.put.iter().filter(|(s, _, _)| *s == space) {
-                    t.insert(k.as_slice(), v.as_slice())
-                        .map_err(|e| backend(e.into()))?;
+                let mut t = txn.open_table(table(space)).map_err(|e| backend(e.into()))?;
+                for (_, k, v) in puts.iter().filter(|(s, _, _)| *s == space) {
+                    t.insert(k.as_slice(), v.as_slice()).map_err(|e| backend(e.into()))?;
                 }
                 for (_, k) in batch.delete.iter().filter(|(s, _)| *s == space) {
                     t.remove(k.as_slice()).map_err(|e| backend(e.into()))?;

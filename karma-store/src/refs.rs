@@ -29,10 +29,7 @@ impl RefName {
             None
         };
         match reason {
-            Some(reason) => Err(StoreError::InvalidRef {
-                name: name.escape_debug().to_string(),
-                reason,
-            }),
+            Some(reason) => Err(StoreError::InvalidRef { name: name.escape_debug().to_string(), reason }),
             None => Ok(Self(name.to_string())),
         }
     }

@@ -6,18 +6,17 @@ use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use karma_core::tree::{ObjectKind, StoreTag, StoredRef, TreeObject, TreeSink, TreeSource};
-use karma_core::{
-    Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp,
-};
+use karma_core::{Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
 use crate::error::{Result, StoreError};
 use crate::record::{
-    self, CommitId, CommitRecord, LineageEvent, LineageEventKind, ParamChange, RecordKind,
-    commit_key, decode, encode, lineage_key, lineage_prefix, location_key, param_key, param_prefix,
-    time_key, time_prefix, time_upper,
+    self, CommitId, CommitRecord, InitialParams, LineageEvent, LineageEventKind, ParamChange, RecordKind, commit_key,
+    decode, encode, lineage_key, lineage_prefix, location_key, param_key, param_prefix, time_key, time_prefix,
+    time_upper,
 };
+use crate::record::{initial_key, initial_prefix, key_seq};
 use crate::refs::RefName;
 
 const META_FORMAT: &[u8] = b"format";
@@ -38,11 +37,7 @@ pub struct CommitInfo {
 impl CommitInfo {
     /// A commit by `author` saying `message`, stamped by the clock.
     pub fn new(author: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            author: author.into(),
-            message: message.into(),
-            timestamp: None,
-        }
+        Self { author: author.into(), message: message.into(), timestamp: None }
     }
 
     /// Stamps the commit at `t` (e.g. when replaying history).
@@ -115,16 +110,12 @@ pub struct Lineage {
 impl Lineage {
     /// When it was (first) created.
     pub fn created(&self) -> Option<&LineageEvent> {
-        self.events
-            .iter()
-            .find(|e| e.kind == LineageEventKind::Created)
+        self.events.iter().find(|e| e.kind == LineageEventKind::Created)
     }
 
     /// The commit that last removed it, if it is gone.
     pub fn removed(&self) -> Option<&LineageEvent> {
-        self.events
-            .last()
-            .filter(|e| e.kind == LineageEventKind::Removed)
+        self.events.last().filter(|e| e.kind == LineageEventKind::Removed)
     }
 }
 
@@ -209,15 +200,8 @@ impl<B: Backend> TreeSink for BatchSink<'_, B> {
     }
     fn write(&mut self, _hash: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
         let location = self.backend.allocate(1).map_err(backend_err)?;
-        self.batch.put(
-            Keyspace::Objects,
-            location_key(location),
-            encode(RecordKind::TreeObject, object)?,
-        );
-        Ok(StoreTag {
-            store: self.store_id,
-            location,
-        })
+        self.batch.put(Keyspace::Objects, location_key(location), encode(RecordKind::TreeObject, object)?);
+        Ok(StoreTag { store: self.store_id, location })
     }
 }
 
@@ -240,9 +224,7 @@ impl<B: Backend> TreeSource for ObjectSource<'_, B> {
             .backend
             .get(Keyspace::Objects, &location_key(r.tag.location))
             .map_err(backend_err)?
-            .ok_or_else(|| {
-                StoreError::corrupt(format!("object {} ({kind:?}) is missing", r.tag.location))
-            })?;
+            .ok_or_else(|| StoreError::corrupt(format!("object {} ({kind:?}) is missing", r.tag.location)))?;
         let object: TreeObject = decode(RecordKind::TreeObject, &bytes)?;
         if object.kind() != kind {
             return Err(StoreError::corrupt(format!(
@@ -260,17 +242,12 @@ impl<B: Backend> Repository<B> {
     /// with [`StoreError::UnsupportedFormat`] for a store written in another
     /// format.
     pub fn open(backend: B) -> Result<Self> {
-        let format = backend
-            .get(Keyspace::Meta, META_FORMAT)
-            .map_err(backend_err)?;
+        let format = backend.get(Keyspace::Meta, META_FORMAT).map_err(backend_err)?;
         let store_id = if let Some(bytes) = format {
             {
                 let found: u32 = decode(RecordKind::Meta, &bytes)?;
                 if found != u32::from(record::FORMAT) {
-                    return Err(StoreError::UnsupportedFormat {
-                        found,
-                        supported: u32::from(record::FORMAT),
-                    });
+                    return Err(StoreError::UnsupportedFormat { found, supported: u32::from(record::FORMAT) });
                 }
                 let id = backend
                     .get(Keyspace::Meta, META_STORE_ID)
@@ -283,16 +260,8 @@ impl<B: Backend> Repository<B> {
                 let id = new_store_id();
                 let mut batch = WriteBatch::default();
                 batch.expect(Keyspace::Meta, META_FORMAT, None);
-                batch.put(
-                    Keyspace::Meta,
-                    META_FORMAT,
-                    encode(RecordKind::Meta, &u32::from(record::FORMAT))?,
-                );
-                batch.put(
-                    Keyspace::Meta,
-                    META_STORE_ID,
-                    encode(RecordKind::Meta, &id)?,
-                );
+                batch.put(Keyspace::Meta, META_FORMAT, encode(RecordKind::Meta, &u32::from(record::FORMAT))?);
+                batch.put(Keyspace::Meta, META_STORE_ID, encode(RecordKind::Meta, &id)?);
                 match backend.write(batch) {
                     Ok(()) => id,
                     // Someone initialised it concurrently: read theirs.
@@ -301,12 +270,7 @@ impl<B: Backend> Repository<B> {
                 }
             }
         };
-        Ok(Self {
-            backend,
-            store_id,
-            clock: Arc::new(SystemClock),
-            cache: Mutex::new(VecDeque::new()),
-        })
+        Ok(Self { backend, store_id, clock: Arc::new(SystemClock), cache: Mutex::new(VecDeque::new()) })
     }
 
     /// Uses `clock` for commits that carry no time.
@@ -336,18 +300,12 @@ impl<B: Backend> Repository<B> {
     pub fn refs(&self) -> Result<Vec<(RefName, CommitId)>> {
         let entries = self
             .backend
-            .scan(
-                Keyspace::Refs,
-                (Bound::Unbounded, Bound::Unbounded),
-                Direction::Forward,
-                usize::MAX,
-            )
+            .scan(Keyspace::Refs, (Bound::Unbounded, Bound::Unbounded), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
         entries
             .into_iter()
             .map(|(k, v)| {
-                let name = String::from_utf8(k)
-                    .map_err(|_| StoreError::corrupt("a ref name is not UTF-8"))?;
+                let name = String::from_utf8(k).map_err(|_| StoreError::corrupt("a ref name is not UTF-8"))?;
                 Ok((RefName::parse(&name)?, decode(RecordKind::CommitId, &v)?))
             })
             .collect()
@@ -355,45 +313,25 @@ impl<B: Backend> Repository<B> {
 
     /// Moves `reference` from `expected` to `target` (creates it when
     /// `expected` is `None`) by compare-and-swap: for branches and tags.
-    pub fn set_ref(
-        &self,
-        reference: &RefName,
-        expected: Option<CommitId>,
-        target: CommitId,
-    ) -> Result<()> {
+    pub fn set_ref(&self, reference: &RefName, expected: Option<CommitId>, target: CommitId) -> Result<()> {
         self.commit_record(&target)?;
         let mut batch = WriteBatch::default();
         expect_ref(&mut batch, reference, expected)?;
-        batch.put(
-            Keyspace::Refs,
-            reference.as_str(),
-            encode(RecordKind::CommitId, &target)?,
-        );
+        batch.put(Keyspace::Refs, reference.as_str(), encode(RecordKind::CommitId, &target)?);
         self.write_moving(batch, reference, expected)
     }
 
-    fn write_moving(
-        &self,
-        batch: WriteBatch,
-        reference: &RefName,
-        expected: Option<CommitId>,
-    ) -> Result<()> {
+    fn write_moving(&self, batch: WriteBatch, reference: &RefName, expected: Option<CommitId>) -> Result<()> {
         match self.backend.write(batch) {
             Ok(()) => Ok(()),
-            Err(WriteError::Conflict {
-                space: Keyspace::Refs,
-                actual,
-                ..
-            }) => Err(StoreError::Conflict {
+            Err(WriteError::Conflict { space: Keyspace::Refs, actual, .. }) => Err(StoreError::Conflict {
                 reference: reference.clone(),
                 expected,
-                actual: actual
-                    .map(|b| decode(RecordKind::CommitId, &b))
-                    .transpose()?,
+                actual: actual.map(|b| decode(RecordKind::CommitId, &b)).transpose()?,
             }),
-            Err(WriteError::Conflict { space, .. }) => Err(StoreError::corrupt(format!(
-                "unexpected compare-and-swap failure in {space:?}"
-            ))),
+            Err(WriteError::Conflict { space, .. }) => {
+                Err(StoreError::corrupt(format!("unexpected compare-and-swap failure in {space:?}")))
+            }
             Err(WriteError::Backend(e)) => Err(backend_err(e)),
         }
     }
@@ -403,12 +341,7 @@ impl<B: Backend> Repository<B> {
     /// Commits `snapshot` on `reference`, on top of where it points now.
     /// If another writer moves the ref in between, fails with
     /// [`StoreError::Conflict`] and nothing is written.
-    pub fn commit(
-        &self,
-        reference: &RefName,
-        snapshot: &Snapshot,
-        info: CommitInfo,
-    ) -> Result<Commit> {
+    pub fn commit(&self, reference: &RefName, snapshot: &Snapshot, info: CommitInfo) -> Result<Commit> {
         let head = self.head(reference)?;
         self.commit_onto(reference, head, snapshot, info)
     }
@@ -490,11 +423,8 @@ impl<B: Backend> Repository<B> {
         let timestamp = info.timestamp.unwrap_or_else(|| self.clock.now());
 
         let mut batch = WriteBatch::default();
-        let persisted = to_store.persist(&mut BatchSink {
-            backend: &self.backend,
-            store_id: self.store_id,
-            batch: &mut batch,
-        })?;
+        let persisted =
+            to_store.persist(&mut BatchSink { backend: &self.backend, store_id: self.store_id, batch: &mut batch })?;
         let seq = self.backend.allocate(1).map_err(backend_err)?;
         let record = CommitRecord {
             parents: parents.to_vec(),
@@ -506,28 +436,12 @@ impl<B: Backend> Repository<B> {
             seq,
         };
         let id = record.id()?;
-        batch.put(
-            Keyspace::Objects,
-            location_key(seq),
-            encode(RecordKind::Commit, &record)?,
-        );
-        batch.put(
-            Keyspace::Index,
-            commit_key(&id),
-            encode(RecordKind::Location, &seq)?,
-        );
-        batch.put(
-            Keyspace::Index,
-            time_key(reference.as_str(), timestamp, seq),
-            encode(RecordKind::CommitId, &id)?,
-        );
+        batch.put(Keyspace::Objects, location_key(seq), encode(RecordKind::Commit, &record)?);
+        batch.put(Keyspace::Index, commit_key(&id), encode(RecordKind::Location, &seq)?);
+        batch.put(Keyspace::Index, time_key(reference.as_str(), timestamp, seq), encode(RecordKind::CommitId, &id)?);
         index_delta(&mut batch, delta, &to_store, id, timestamp, seq)?;
         expect_ref(&mut batch, reference, expected)?;
-        batch.put(
-            Keyspace::Refs,
-            reference.as_str(),
-            encode(RecordKind::CommitId, &id)?,
-        );
+        batch.put(Keyspace::Refs, reference.as_str(), encode(RecordKind::CommitId, &id)?);
         self.write_moving(batch, reference, expected)?;
         persisted.confirm();
         self.remember(id, to_store);
@@ -559,9 +473,7 @@ impl<B: Backend> Repository<B> {
     /// come back as [`StoreError::Merge`], each naming component and param;
     /// nothing is committed then.
     pub fn merge(&self, target: &RefName, other: &Revision, info: CommitInfo) -> Result<Commit> {
-        let ours = self
-            .head(target)?
-            .ok_or_else(|| StoreError::UnknownRef(target.clone()))?;
+        let ours = self.head(target)?.ok_or_else(|| StoreError::UnknownRef(target.clone()))?;
         let theirs = match (self.resolve(other)?, other) {
             (Some(id), _) => id,
             (None, Revision::Head(r) | Revision::AsOf(r, _)) => {
@@ -573,11 +485,9 @@ impl<B: Backend> Repository<B> {
             Some(id) => self.checkout(id)?,
             None => Snapshot::default(),
         };
-        let clock =
-            karma_core::ManualClock::new(info.timestamp.unwrap_or_else(|| self.clock.now()));
-        let merged =
-            karma_core::merge(&base, &self.checkout(ours)?, &self.checkout(theirs)?, clock)
-                .map_err(|conflicts| StoreError::Merge { conflicts })?;
+        let clock = karma_core::ManualClock::new(info.timestamp.unwrap_or_else(|| self.clock.now()));
+        let merged = karma_core::merge(&base, &self.checkout(ours)?, &self.checkout(theirs)?, clock)
+            .map_err(|conflicts| StoreError::Merge { conflicts })?;
         self.commit_with_parents(target, Some(ours), &[ours, theirs], &merged, info)
     }
 
@@ -595,9 +505,7 @@ impl<B: Backend> Repository<B> {
             .ok_or_else(|| StoreError::corrupt(format!("commit {id} is indexed but missing")))?;
         let record: CommitRecord = decode(RecordKind::Commit, &bytes)?;
         if record.id()? != *id {
-            return Err(StoreError::corrupt(format!(
-                "commit {id} does not match its id"
-            )));
+            return Err(StoreError::corrupt(format!("commit {id} does not match its id")));
         }
         Ok(record)
     }
@@ -626,13 +534,8 @@ impl<B: Backend> Repository<B> {
             return Ok(s);
         }
         let record = self.commit_record(&id)?;
-        let snapshot = Snapshot::load(
-            &record.roots,
-            &ObjectSource {
-                backend: &self.backend,
-                store_id: self.store_id,
-            },
-        )?;
+        let snapshot =
+            Snapshot::load(&record.roots, &ObjectSource { backend: &self.backend, store_id: self.store_id })?;
         self.remember(id, snapshot.clone());
         Ok(snapshot)
     }
@@ -658,18 +561,10 @@ impl<B: Backend> Repository<B> {
     /// The commits of `reference`, newest first, following first parents:
     /// up to `limit` of them, starting after `before` when given (the last
     /// commit of the previous page).
-    pub fn log(
-        &self,
-        reference: &RefName,
-        limit: usize,
-        before: Option<CommitId>,
-    ) -> Result<Vec<Commit>> {
+    pub fn log(&self, reference: &RefName, limit: usize, before: Option<CommitId>) -> Result<Vec<Commit>> {
         let mut next = match before {
             Some(id) => self.commit_record(&id)?.parents.first().copied(),
-            None => Some(
-                self.head(reference)?
-                    .ok_or_else(|| StoreError::UnknownRef(reference.clone()))?,
-            ),
+            None => Some(self.head(reference)?.ok_or_else(|| StoreError::UnknownRef(reference.clone()))?),
         };
         let mut out = Vec::new();
         while let Some(id) = next {
@@ -686,14 +581,9 @@ impl<B: Backend> Repository<B> {
     /// The commit `reference` pointed to at time `t` (the last one committed
     /// on it at or before `t`), or `None` before its first.
     pub fn as_of(&self, reference: &RefName, t: Timestamp) -> Result<Option<Commit>> {
-        let range = (
-            Bound::Included(time_prefix(reference.as_str())),
-            Bound::Included(time_upper(reference.as_str(), t)),
-        );
-        let hit = self
-            .backend
-            .scan(Keyspace::Index, range, Direction::Reverse, 1)
-            .map_err(backend_err)?;
+        let range =
+            (Bound::Included(time_prefix(reference.as_str())), Bound::Included(time_upper(reference.as_str(), t)));
+        let hit = self.backend.scan(Keyspace::Index, range, Direction::Reverse, 1).map_err(backend_err)?;
         match hit.first() {
             Some((_, v)) => {
                 let id: CommitId = decode(RecordKind::CommitId, v)?;
@@ -706,19 +596,25 @@ impl<B: Backend> Repository<B> {
     /// Every value param `param` of component `key` took, oldest first, with
     /// the commit and time; read from an index written with each commit.
     pub fn param_history(&self, key: &Key, param: &str) -> Result<Vec<ParamChange>> {
-        let entries = self
-            .backend
-            .scan(
-                Keyspace::Index,
-                prefix_range(&param_prefix(key, param)),
-                Direction::Forward,
-                usize::MAX,
-            )
-            .map_err(backend_err)?;
-        entries
-            .iter()
-            .map(|(_, v)| decode(RecordKind::ParamEntry, v))
-            .collect()
+        let scan = |prefix: Vec<u8>| {
+            self.backend
+                .scan(Keyspace::Index, prefix_range(&prefix), Direction::Forward, usize::MAX)
+                .map_err(backend_err)
+        };
+        let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
+        let mut out: Vec<(u64, ParamChange)> = Vec::new();
+        for (k, v) in scan(initial_prefix(key))? {
+            let initial: InitialParams = decode(RecordKind::InitialParams, &v)?;
+            if let Some((_, value)) = initial.params.into_iter().find(|(n, _)| n == param) {
+                let change = ParamChange { commit: initial.commit, timestamp: initial.timestamp, value: Some(value) };
+                out.push((seq(&k)?, change));
+            }
+        }
+        for (k, v) in scan(param_prefix(key, param))? {
+            out.push((seq(&k)?, decode(RecordKind::ParamEntry, &v)?));
+        }
+        out.sort_by_key(|(s, _)| *s);
+        Ok(out.into_iter().map(|(_, c)| c).collect())
     }
 
     /// Every version of component `key`: when it was created, each change
@@ -726,21 +622,10 @@ impl<B: Backend> Repository<B> {
     pub fn lineage(&self, key: &Key) -> Result<Lineage> {
         let entries = self
             .backend
-            .scan(
-                Keyspace::Index,
-                prefix_range(&lineage_prefix(key)),
-                Direction::Forward,
-                usize::MAX,
-            )
+            .scan(Keyspace::Index, prefix_range(&lineage_prefix(key)), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
-        let events = entries
-            .iter()
-            .map(|(_, v)| decode(RecordKind::LineageEntry, v))
-            .collect::<Result<_>>()?;
-        Ok(Lineage {
-            key: key.clone(),
-            events,
-        })
+        let events = entries.iter().map(|(_, v)| decode(RecordKind::LineageEntry, v)).collect::<Result<_>>()?;
+        Ok(Lineage { key: key.clone(), events })
     }
 
     /// Checks the whole repository: every object's framing and checksum,
@@ -750,12 +635,7 @@ impl<B: Backend> Repository<B> {
         let mut report = VerifyReport::default();
         let objects = self
             .backend
-            .scan(
-                Keyspace::Objects,
-                (Bound::Unbounded, Bound::Unbounded),
-                Direction::Forward,
-                usize::MAX,
-            )
+            .scan(Keyspace::Objects, (Bound::Unbounded, Bound::Unbounded), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
         for (k, v) in &objects {
             report.objects += 1;
@@ -771,36 +651,24 @@ impl<B: Backend> Repository<B> {
         }
         let commits = self
             .backend
-            .scan(
-                Keyspace::Index,
-                prefix_range(b"C"),
-                Direction::Forward,
-                usize::MAX,
-            )
+            .scan(Keyspace::Index, prefix_range(b"C"), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
         for (k, _) in &commits {
             let Some(id) = k.get(1..).and_then(|b| <[u8; 32]>::try_from(b).ok()) else {
-                report
-                    .problems
-                    .push(format!("malformed commit index key {k:?}"));
+                report.problems.push(format!("malformed commit index key {k:?}"));
                 continue;
             };
             let id = CommitId(ContentHash::from_bytes(id));
             let loaded = self.commit_record(&id).and_then(|r| {
-                Snapshot::load(
-                    &r.roots,
-                    &ObjectSource {
-                        backend: &self.backend,
-                        store_id: self.store_id,
+                Snapshot::load(&r.roots, &ObjectSource { backend: &self.backend, store_id: self.store_id }).and_then(
+                    |s| {
+                        if s.root_hash() == r.roots.root_hash() {
+                            Ok(())
+                        } else {
+                            Err(StoreError::corrupt("root hash mismatch"))
+                        }
                     },
                 )
-                .and_then(|s| {
-                    if s.root_hash() == r.roots.root_hash() {
-                        Ok(())
-                    } else {
-                        Err(StoreError::corrupt("root hash mismatch"))
-                    }
-                })
             });
             report.commits += 1;
             if let Err(e) = loaded {
@@ -834,14 +702,8 @@ impl<B: Backend> Repository<B> {
 }
 
 /// Makes `batch` apply only while `reference` points at `expected`.
-fn expect_ref(
-    batch: &mut WriteBatch,
-    reference: &RefName,
-    expected: Option<CommitId>,
-) -> Result<()> {
-    let bytes = expected
-        .map(|id| encode(RecordKind::CommitId, &id))
-        .transpose()?;
+fn expect_ref(batch: &mut WriteBatch, reference: &RefName, expected: Option<CommitId>) -> Result<()> {
+    let bytes = expected.map(|id| encode(RecordKind::CommitId, &id)).transpose()?;
     batch.expect(Keyspace::Refs, reference.as_str(), bytes);
     Ok(())
 }
@@ -855,74 +717,34 @@ fn index_delta(
     timestamp: Timestamp,
     seq: u64,
 ) -> Result<()> {
-    let refs = |c: &karma_core::Component| {
-        c.references()
-            .into_iter()
-            .map(|(n, r)| (n.clone(), r.clone()))
-            .collect()
-    };
+    let refs = |c: &karma_core::Component| c.references().into_iter().map(|(n, r)| (n.clone(), r.clone())).collect();
     for change in &delta.components {
         let key = change.key();
         let (kind, version, references) = match change {
             ComponentChange::Added(c) => {
-                for (name, p) in c.params() {
-                    let entry = ParamChange {
-                        commit,
-                        timestamp,
-                        value: Some(p.value.clone()),
-                    };
-                    batch.put(
-                        Keyspace::Index,
-                        param_key(key, name, seq),
-                        encode(RecordKind::ParamEntry, &entry)?,
-                    );
-                }
+                let params = c.params().iter().map(|(n, p)| (n.clone(), p.value.clone())).collect();
+                let initial = InitialParams { commit, timestamp, params };
+                batch.put(Keyspace::Index, initial_key(key, seq), encode(RecordKind::InitialParams, &initial)?);
                 (LineageEventKind::Created, c.version(), refs(c))
             }
             ComponentChange::Removed(c) => {
                 for (name, _) in c.params() {
-                    let entry = ParamChange {
-                        commit,
-                        timestamp,
-                        value: None,
-                    };
-                    batch.put(
-                        Keyspace::Index,
-                        param_key(key, name, seq),
-                        encode(RecordKind::ParamEntry, &entry)?,
-                    );
+                    let entry = ParamChange { commit, timestamp, value: None };
+                    batch.put(Keyspace::Index, param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?);
                 }
                 (LineageEventKind::Removed, c.version(), Vec::new())
             }
             ComponentChange::Changed(d) => {
                 for (name, _, after) in d.changed_params() {
-                    let entry = ParamChange {
-                        commit,
-                        timestamp,
-                        value: after.cloned(),
-                    };
-                    batch.put(
-                        Keyspace::Index,
-                        param_key(key, name, seq),
-                        encode(RecordKind::ParamEntry, &entry)?,
-                    );
+                    let entry = ParamChange { commit, timestamp, value: after.cloned() };
+                    batch.put(Keyspace::Index, param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?);
                 }
                 let references = after.get(key).map(refs).unwrap_or_default();
                 (LineageEventKind::Changed, d.version.after, references)
             }
         };
-        let event = LineageEvent {
-            commit,
-            timestamp,
-            kind,
-            version,
-            references,
-        };
-        batch.put(
-            Keyspace::Index,
-            lineage_key(key, seq),
-            encode(RecordKind::LineageEntry, &event)?,
-        );
+        let event = LineageEvent { commit, timestamp, kind, version, references };
+        batch.put(Keyspace::Index, lineage_key(key, seq), encode(RecordKind::LineageEntry, &event)?);
     }
     Ok(())
 }

@@ -7,9 +7,7 @@ mod memory {
 mod redb {
     use std::ops::Bound;
 
-    use karma_store::{
-        Backend, BackendError, Direction, Entries, Keyspace, RedbStore, WriteBatch, WriteError,
-    };
+    use karma_store::{Backend, BackendError, Direction, Entries, Keyspace, RedbStore, WriteBatch, WriteError};
 
     /// A `RedbStore` in a temporary directory removed when the store drops.
     #[derive(Debug)]

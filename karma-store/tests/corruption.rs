@@ -13,13 +13,7 @@ fn build(path: &Path) -> Vec<(karma_store::CommitId, ContentHash)> {
     let repo = Repository::open(RedbStore::open(path).unwrap()).unwrap();
     let prod = RefName::environment("prod").unwrap();
     let mut g = Graph::with_clock(ManualClock::new(Timestamp::from_secs(1)));
-    g.insert(
-        Component::new("Database", "db")
-            .unwrap()
-            .with_param("port", 5432)
-            .with_output("url", "db"),
-    )
-    .unwrap();
+    g.insert(Component::new("Database", "db").unwrap().with_param("port", 5432).with_output("url", "db")).unwrap();
     let mut out = Vec::new();
     for i in 0..12 {
         let name = format!("s{i}");
@@ -27,20 +21,11 @@ fn build(path: &Path) -> Vec<(karma_store::CommitId, ContentHash)> {
             Component::new("Service", &name)
                 .unwrap()
                 .with_param("replicas", i)
-                .with_param(
-                    "db",
-                    Value::reference("Database/db".parse().unwrap(), "url"),
-                ),
+                .with_param("db", Value::reference("Database/db".parse().unwrap(), "url")),
         )
         .unwrap();
         g.set_param("Database/db", "port", 5432 + i).unwrap();
-        let c = repo
-            .commit(
-                &prod,
-                &g,
-                CommitInfo::new("t", "step").at(Timestamp::from_secs(i)),
-            )
-            .unwrap();
+        let c = repo.commit(&prod, &g, CommitInfo::new("t", "step").at(Timestamp::from_secs(i))).unwrap();
         out.push((c.id, c.root_hash));
     }
     out
@@ -51,9 +36,7 @@ fn read_all(path: &Path) -> Result<Vec<(karma_store::CommitId, ContentHash)>, St
     let store = RedbStore::open(path).map_err(|e| e.to_string())?;
     let repo = Repository::open(store).map_err(|e| e.to_string())?;
     let prod = RefName::environment("prod").map_err(|e| e.to_string())?;
-    let log = repo
-        .log(&prod, usize::MAX, None)
-        .map_err(|e| e.to_string())?;
+    let log = repo.log(&prod, usize::MAX, None).map_err(|e| e.to_string())?;
     let mut seen = Vec::new();
     for c in log.iter().rev() {
         let snap = repo.checkout(c.id).map_err(|e| e.to_string())?;
@@ -122,8 +105,5 @@ fn damaged_files_give_errors_not_panics_or_wrong_answers() {
     std::panic::set_hook(default_hook);
     assert!(failures.is_empty(), "{failures:#?}");
     println!("{errors} damaged files reported, {unharmed} read back unharmed");
-    assert!(
-        errors > 100,
-        "only {errors} of 1000 damaged files were reported ({unharmed} unharmed)"
-    );
+    assert!(errors > 100, "only {errors} of 1000 damaged files were reported ({unharmed} unharmed)");
 }

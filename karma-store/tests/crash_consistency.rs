@@ -28,33 +28,21 @@ fn crash_child() {
     let repo = Repository::open(RedbStore::open(&path).expect("open")).expect("repository");
     let prod = RefName::environment("prod").expect("ref");
     let mut graph = match repo.head(&prod).expect("head") {
-        Some(id) => {
-            Graph::from_snapshot(repo.checkout(id).expect("checkout"), ManualClock::default())
-        }
+        Some(id) => Graph::from_snapshot(repo.checkout(id).expect("checkout"), ManualClock::default()),
         None => Graph::with_clock(ManualClock::default()),
     };
     for i in 0u64.. {
         let name = format!("s{}", i % 50);
         let key = format!("Service/{name}");
         if graph.contains(&key.parse().expect("key")) {
-            graph
-                .set_param(key.as_str(), "generation", i as i64)
-                .expect("set");
+            graph.set_param(key.as_str(), "generation", i as i64).expect("set");
         } else {
             graph
-                .insert(
-                    Component::new("Service", &name)
-                        .expect("c")
-                        .with_param("generation", i as i64),
-                )
+                .insert(Component::new("Service", &name).expect("c").with_param("generation", i as i64))
                 .expect("insert");
         }
         let commit = repo
-            .commit(
-                &prod,
-                &graph,
-                CommitInfo::new("crash", "loop").at(Timestamp::from_secs(i as i64)),
-            )
+            .commit(&prod, &graph, CommitInfo::new("crash", "loop").at(Timestamp::from_secs(i as i64)))
             .expect("commit");
         // Acknowledged: the commit call returned. Tell the parent.
         println!("ACK {}", commit.id.0.to_hex());
@@ -76,13 +64,7 @@ impl Rng {
 /// Runs one child until killed after `delay`; returns the acknowledged ids.
 fn run_child(path: &Path, delay: Duration) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([
-            "--exact",
-            "crash_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -100,30 +82,19 @@ fn run_child(path: &Path, delay: Duration) -> Vec<String> {
 }
 
 fn check_store(path: &Path, acked: &[String], full: bool) {
-    let repo = Repository::open(RedbStore::open(path).expect("a crashed store must open"))
-        .expect("repository");
+    let repo = Repository::open(RedbStore::open(path).expect("a crashed store must open")).expect("repository");
     let prod = RefName::environment("prod").expect("ref");
     if full {
         let report = repo.verify().expect("verify runs");
-        assert!(
-            report.is_ok(),
-            "store fails verification after a crash: {:?}",
-            report.problems
-        );
+        assert!(report.is_ok(), "store fails verification after a crash: {:?}", report.problems);
     } else if let Some(head) = repo.head(&prod).expect("head") {
         // The cheap check: the head's whole snapshot loads and hash-checks.
         repo.checkout(head).expect("head checks out after a crash");
     }
-    let log: Vec<String> = repo
-        .log(&prod, usize::MAX, None)
-        .map(|l| l.into_iter().map(|c| c.id.0.to_hex()).collect())
-        .unwrap_or_default();
+    let log: Vec<String> =
+        repo.log(&prod, usize::MAX, None).map(|l| l.into_iter().map(|c| c.id.0.to_hex()).collect()).unwrap_or_default();
     for id in acked {
-        assert!(
-            log.contains(id),
-            "acknowledged commit {id} lost ({} in the log)",
-            log.len()
-        );
+        assert!(log.contains(id), "acknowledged commit {id} lost ({} in the log)", log.len());
     }
 }
 
@@ -141,10 +112,7 @@ fn trials(count: usize, seed: u64) {
         check_store(&path, &acked, trial % 10 == 9);
     }
     // The trials must have exercised commits, not only start-up.
-    assert!(
-        acked_total > count,
-        "only {acked_total} commits acknowledged in {count} trials"
-    );
+    assert!(acked_total > count, "only {acked_total} commits acknowledged in {count} trials");
 }
 
 #[test]

@@ -11,13 +11,7 @@ use proptest::prelude::*;
 enum Step {
     /// On ref `r`: set param `p` of component `c` to `v` (inserting it if
     /// absent), or remove the component when `v` is `None`; then commit.
-    Commit {
-        r: usize,
-        c: usize,
-        p: usize,
-        v: Option<i64>,
-        dt: i64,
-    },
+    Commit { r: usize, c: usize, p: usize, v: Option<i64>, dt: i64 },
     /// Creates branch `to` at the head of `from` if `to` does not exist.
     Branch { from: usize, to: usize },
 }
