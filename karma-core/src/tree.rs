@@ -45,30 +45,28 @@ pub struct StoredRef {
     pub tag: StoreTag,
 }
 
-/// One trie node as stored: a 32-bit occupancy map and its entries in bit
-/// order.
+/// One trie node as stored: a 32-bit occupancy map and, per occupied slot
+/// in slot order, where its child or value is. Nodes hold no keys and no
+/// hashes: keys come from the values, and hashes are recomputed on loading
+/// and checked against the root's, so any damaged byte below a root is
+/// caught there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredNode<K> {
+pub struct StoredNode {
     /// Which of the 32 slots are occupied.
     pub bitmap: u32,
     /// One entry per occupied slot, in slot order.
-    pub entries: Vec<StoredEntry<K>>,
+    pub entries: Vec<StoredEntry>,
 }
 
-/// An entry of a stored trie node.
+/// An entry of a stored trie node: locations in the node's store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StoredEntry<K> {
-    /// One key and its value.
-    Leaf {
-        /// The key.
-        key: K,
-        /// The value object.
-        value: StoredRef,
-    },
-    /// Keys whose 64-bit trie hashes collide, sorted.
-    Collision(Vec<(K, StoredRef)>),
+pub enum StoredEntry {
+    /// One value.
+    Leaf(u64),
+    /// Values whose keys' 64-bit trie hashes collide, in key order.
+    Collision(Vec<u64>),
     /// A child node.
-    Node(StoredRef),
+    Node(u64),
 }
 
 /// The kinds of object a snapshot is stored as.
@@ -97,11 +95,11 @@ pub enum TreeObject {
     /// An edge.
     Edge(Arc<Edge>),
     /// A node of the component trie.
-    ComponentNode(StoredNode<Key>),
+    ComponentNode(StoredNode),
     /// A node of the outer edge trie.
-    EdgeSetNode(StoredNode<Key>),
+    EdgeSetNode(StoredNode),
     /// A node of one component's edge trie.
-    EdgeNode(StoredNode<EdgeId>),
+    EdgeNode(StoredNode),
 }
 
 impl TreeObject {
@@ -156,9 +154,11 @@ pub trait TreeSink {
 pub trait TreeSource {
     /// The store's error; corruption found by core arrives as an [`Error`].
     type Error: From<Error>;
-    /// The object `r` points to, which should be of kind `kind`. Need not
-    /// check the hash: [`Snapshot::load`] does.
-    fn read(&self, r: &StoredRef, kind: ObjectKind) -> Result<TreeObject, Self::Error>;
+    /// The store's identity, as in its tags.
+    fn store_id(&self) -> u64;
+    /// The object at `location`, which should be of kind `kind`. Need not
+    /// check content hashes: [`Snapshot::load`] does.
+    fn read(&self, location: u64, kind: ObjectKind) -> Result<TreeObject, Self::Error>;
 }
 
 /// The result of [`Snapshot::persist`]: the roots to record, and the store
@@ -193,7 +193,16 @@ fn corrupt(what: impl Into<String>) -> Error {
     Error::Corrupt { what: what.into() }
 }
 
+/// Which trie a node being persisted belongs to.
+#[derive(Clone, Copy)]
+enum Tree {
+    Components,
+    EdgeSets,
+    Edges,
+}
+
 struct Sink<'a, S: TreeSink> {
+    tree: Tree,
     target: &'a mut S,
     store: u64,
     written: usize,
@@ -207,62 +216,68 @@ impl<S: TreeSink> Sink<'_, S> {
     }
 }
 
-impl<S: TreeSink> PersistVisitor<Key, Arc<Component>> for Sink<'_, S> {
+impl<S: TreeSink> PersistVisitor<Arc<Component>> for Sink<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
     }
-    fn value(&mut self, c: &Arc<Component>) -> Result<StoredRef, S::Error> {
-        let hash = c.content_hash();
+    fn value(&mut self, c: &Arc<Component>) -> Result<StoreTag, S::Error> {
         if let Some(tag) = c.store_tag().filter(|t| t.store == self.store) {
-            return Ok(StoredRef { hash, tag });
+            return Ok(tag);
         }
-        let tag = self.write(&hash, &TreeObject::Component(Arc::clone(c)))?;
+        let tag = self.write(&c.content_hash(), &TreeObject::Component(Arc::clone(c)))?;
         let c = Arc::clone(c);
         self.pending.push(Box::new(move || c.set_store_tag(tag)));
-        Ok(StoredRef { hash, tag })
+        Ok(tag)
     }
-    fn node(&mut self, node: StoredNode<Key>, hash: &ContentHash) -> Result<StoreTag, S::Error> {
-        self.write(hash, &TreeObject::ComponentNode(node))
+    fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+        let object = match self.tree {
+            Tree::Components => TreeObject::ComponentNode(node),
+            Tree::EdgeSets => TreeObject::EdgeSetNode(node),
+            Tree::Edges => TreeObject::EdgeNode(node),
+        };
+        self.write(hash, &object)
     }
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
         self.pending.push(set);
     }
 }
 
-impl<S: TreeSink> PersistVisitor<EdgeId, Arc<Edge>> for Sink<'_, S> {
+impl<S: TreeSink> PersistVisitor<Arc<Edge>> for Sink<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
     }
-    fn value(&mut self, e: &Arc<Edge>) -> Result<StoredRef, S::Error> {
-        let hash = e.content_hash();
+    fn value(&mut self, e: &Arc<Edge>) -> Result<StoreTag, S::Error> {
         if let Some(tag) = e.store_tag().filter(|t| t.store == self.store) {
-            return Ok(StoredRef { hash, tag });
+            return Ok(tag);
         }
-        let tag = self.write(&hash, &TreeObject::Edge(Arc::clone(e)))?;
+        let tag = self.write(&e.content_hash(), &TreeObject::Edge(Arc::clone(e)))?;
         let e = Arc::clone(e);
         self.pending.push(Box::new(move || e.set_store_tag(tag)));
-        Ok(StoredRef { hash, tag })
+        Ok(tag)
     }
-    fn node(&mut self, node: StoredNode<EdgeId>, hash: &ContentHash) -> Result<StoreTag, S::Error> {
-        self.write(hash, &TreeObject::EdgeNode(node))
+    fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+        PersistVisitor::<Arc<Component>>::node(self, node, hash)
     }
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
         self.pending.push(set);
     }
 }
 
-impl<S: TreeSink> PersistVisitor<Key, EdgeSet> for Sink<'_, S> {
+impl<S: TreeSink> PersistVisitor<EdgeSet> for Sink<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
     }
-    fn value(&mut self, set: &EdgeSet) -> Result<StoredRef, S::Error> {
-        set.persist(self)
+    fn value(&mut self, set: &EdgeSet) -> Result<StoreTag, S::Error> {
+        self.tree = Tree::Edges;
+        let stored = set.persist(self);
+        self.tree = Tree::EdgeSets;
+        Ok(stored?.tag)
     }
-    fn node(&mut self, node: StoredNode<Key>, hash: &ContentHash) -> Result<StoreTag, S::Error> {
-        self.write(hash, &TreeObject::EdgeSetNode(node))
+    fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+        PersistVisitor::<Arc<Component>>::node(self, node, hash)
     }
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
         self.pending.push(set);
@@ -271,60 +286,68 @@ impl<S: TreeSink> PersistVisitor<Key, EdgeSet> for Sink<'_, S> {
 
 struct Source<'a, S: TreeSource>(&'a S);
 
-impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
-    type Error = S::Error;
-    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<Key>, S::Error> {
-        match self.0.read(r, ObjectKind::ComponentNode)? {
-            TreeObject::ComponentNode(n) => Ok(n),
-            other => Err(corrupt(format!("expected a component node, found {:?}", other.kind())).into()),
+impl<S: TreeSource> Source<'_, S> {
+    fn node(&self, location: u64, kind: ObjectKind) -> Result<StoredNode, S::Error> {
+        match self.0.read(location, kind)? {
+            TreeObject::ComponentNode(n) if kind == ObjectKind::ComponentNode => Ok(n),
+            TreeObject::EdgeSetNode(n) if kind == ObjectKind::EdgeSetNode => Ok(n),
+            TreeObject::EdgeNode(n) if kind == ObjectKind::EdgeNode => Ok(n),
+            other => Err(corrupt(format!("object {location}: expected {kind:?}, found {:?}", other.kind())).into()),
         }
     }
-    fn value(&mut self, key: &Key, r: &StoredRef) -> Result<Arc<Component>, S::Error> {
-        let TreeObject::Component(c) = self.0.read(r, ObjectKind::Component)? else {
-            return Err(corrupt(format!("expected component {key}, found another kind of object")).into());
+}
+
+impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
+    type Error = S::Error;
+    fn store(&self) -> u64 {
+        self.0.store_id()
+    }
+    fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
+        Source::node(self, location, ObjectKind::ComponentNode)
+    }
+    fn value(&mut self, location: u64) -> Result<(Key, Arc<Component>), S::Error> {
+        let TreeObject::Component(c) = self.0.read(location, ObjectKind::Component)? else {
+            return Err(corrupt(format!("object {location}: expected a component")).into());
         };
-        if c.key() != key || c.content_hash() != r.hash {
-            return Err(corrupt(format!("component {key} does not match its hash {}", r.hash)).into());
-        }
-        c.set_store_tag(r.tag);
-        Ok(c)
+        c.set_store_tag(StoreTag { store: self.0.store_id(), location });
+        Ok((c.key().clone(), c))
     }
 }
 
 impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
     type Error = S::Error;
-    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<EdgeId>, S::Error> {
-        match self.0.read(r, ObjectKind::EdgeNode)? {
-            TreeObject::EdgeNode(n) => Ok(n),
-            other => Err(corrupt(format!("expected an edge node, found {:?}", other.kind())).into()),
-        }
+    fn store(&self) -> u64 {
+        self.0.store_id()
     }
-    fn value(&mut self, id: &EdgeId, r: &StoredRef) -> Result<Arc<Edge>, S::Error> {
-        let TreeObject::Edge(e) = self.0.read(r, ObjectKind::Edge)? else {
-            return Err(corrupt(format!("expected edge {id}, found another kind of object")).into());
+    fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
+        Source::node(self, location, ObjectKind::EdgeNode)
+    }
+    fn value(&mut self, location: u64) -> Result<(EdgeId, Arc<Edge>), S::Error> {
+        let TreeObject::Edge(e) = self.0.read(location, ObjectKind::Edge)? else {
+            return Err(corrupt(format!("object {location}: expected an edge")).into());
         };
-        if e.id() != id || e.content_hash() != r.hash {
-            return Err(corrupt(format!("edge {id} does not match its hash {}", r.hash)).into());
-        }
-        e.set_store_tag(r.tag);
-        Ok(e)
+        e.set_store_tag(StoreTag { store: self.0.store_id(), location });
+        Ok((e.id().clone(), e))
     }
 }
 
 impl<S: TreeSource> LoadVisitor<Key, EdgeSet> for Source<'_, S> {
     type Error = S::Error;
-    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<Key>, S::Error> {
-        match self.0.read(r, ObjectKind::EdgeSetNode)? {
-            TreeObject::EdgeSetNode(n) => Ok(n),
-            other => Err(corrupt(format!("expected an edge-set node, found {:?}", other.kind())).into()),
-        }
+    fn store(&self) -> u64 {
+        self.0.store_id()
     }
-    fn value(&mut self, from: &Key, r: &StoredRef) -> Result<EdgeSet, S::Error> {
-        let set = Trie::<EdgeId, Arc<Edge>>::load::<Self>(r, self)?;
-        if set.len() == 0 || set.iter().any(|(id, _)| &id.from != from) {
-            return Err(corrupt(format!("the edges stored under {from} are empty or start elsewhere")).into());
+    fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
+        Source::node(self, location, ObjectKind::EdgeSetNode)
+    }
+    fn value(&mut self, location: u64) -> Result<(Key, EdgeSet), S::Error> {
+        // The inner trie's hash is checked as part of the outer root's.
+        let (root, len) = crate::trie::load_subtree::<EdgeId, Arc<Edge>, Self>(location, self)?;
+        let set = EdgeSet::from_root(root, len);
+        let from = set.iter().next().map(|(id, _)| id.from.clone());
+        match from {
+            Some(from) if set.iter().all(|(id, _)| id.from == from) => Ok((from, set)),
+            _ => Err(corrupt(format!("object {location}: a stored edge set is empty or mixes sources")).into()),
         }
-        Ok(set)
     }
 }
 
@@ -334,8 +357,9 @@ impl Snapshot {
     /// Call [`Persisted::confirm`] once the store's write is durable.
     pub fn persist<S: TreeSink>(&self, sink: &mut S) -> Result<Persisted, S::Error> {
         let store = sink.store_id();
-        let mut visitor = Sink { target: sink, store, written: 0, pending: Vec::new() };
+        let mut visitor = Sink { tree: Tree::Components, target: sink, store, written: 0, pending: Vec::new() };
         let components = self.components.persist(&mut visitor)?;
+        visitor.tree = Tree::EdgeSets;
         let edges = self.edges.persist(&mut visitor)?;
         Ok(Persisted {
             roots: SnapshotRoots {
@@ -427,8 +451,11 @@ mod tests {
 
     impl TreeSource for MapStore {
         type Error = Error;
-        fn read(&self, r: &StoredRef, _: ObjectKind) -> Result<TreeObject> {
-            self.objects.lock().unwrap().get(&r.tag.location).cloned().ok_or(Error::Corrupt { what: "missing".into() })
+        fn store_id(&self) -> u64 {
+            7
+        }
+        fn read(&self, location: u64, _: ObjectKind) -> Result<TreeObject> {
+            self.objects.lock().unwrap().get(&location).cloned().ok_or(Error::Corrupt { what: "missing".into() })
         }
     }
 

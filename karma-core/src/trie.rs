@@ -354,14 +354,14 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
 }
 
 /// Receives a trie's unstored parts during [`Trie::persist`].
-pub(crate) trait PersistVisitor<K, V> {
+pub(crate) trait PersistVisitor<V> {
     type Error;
     /// The store whose tags count as "already stored".
     fn store(&self) -> u64;
     /// Stores a value (if needed) and says where it is.
-    fn value(&mut self, value: &V) -> Result<StoredRef, Self::Error>;
+    fn value(&mut self, value: &V) -> Result<StoreTag, Self::Error>;
     /// Stores a node whose children are stored.
-    fn node(&mut self, node: StoredNode<K>, hash: &ContentHash) -> Result<StoreTag, Self::Error>;
+    fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, Self::Error>;
     /// Keeps an action to run once the write is durable.
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>);
 }
@@ -369,9 +369,11 @@ pub(crate) trait PersistVisitor<K, V> {
 /// Supplies a stored trie's parts during [`Trie::load`].
 pub(crate) trait LoadVisitor<K, V> {
     type Error: From<Error>;
-    fn node(&mut self, r: &StoredRef) -> Result<StoredNode<K>, Self::Error>;
-    /// The value stored under `key`, checked against `r.hash`.
-    fn value(&mut self, key: &K, r: &StoredRef) -> Result<V, Self::Error>;
+    fn node(&mut self, location: u64) -> Result<StoredNode, Self::Error>;
+    /// The value stored at `location`, and its key.
+    fn value(&mut self, location: u64) -> Result<(K, V), Self::Error>;
+    /// The store the locations belong to.
+    fn store(&self) -> u64;
 }
 
 fn corrupt(what: String) -> Error {
@@ -384,69 +386,96 @@ where
     V: TrieValue + Send + Sync + 'static,
 {
     /// Persists every node not yet stored in the visitor's store, children
-    /// first, and returns the root's reference.
-    pub(crate) fn persist<P: PersistVisitor<K, V>>(&self, visitor: &mut P) -> Result<StoredRef, P::Error> {
-        persist_node(&self.root, visitor)
+    /// first, and returns the root's hash and location.
+    pub(crate) fn persist<P: PersistVisitor<V>>(&self, visitor: &mut P) -> Result<StoredRef, P::Error> {
+        let hash = self.root.merkle();
+        let tag = persist_node(&self.root, visitor)?;
+        Ok(StoredRef { hash, tag })
     }
 
-    /// Rebuilds a trie from its stored root, checking each node's shape and
-    /// Merkle hash.
+    /// Rebuilds a trie from its stored root, checking each node's shape and,
+    /// through the Merkle hashes computed on the way up, every byte against
+    /// `root.hash`.
     pub(crate) fn load<L: LoadVisitor<K, V>>(root: &StoredRef, visitor: &mut L) -> Result<Self, L::Error> {
-        let (root, len) = load_node(root, 0, visitor)?;
-        Ok(Self { root, len })
+        if root.tag.store != visitor.store() {
+            return Err(corrupt(format!(
+                "a trie root of store {:x} read from store {:x}",
+                root.tag.store,
+                visitor.store()
+            ))
+            .into());
+        }
+        let (node, len) = load_node(root.tag.location, 0, visitor)?;
+        if node.merkle() != root.hash {
+            return Err(corrupt(format!("the stored trie does not match its root hash {}", root.hash)).into());
+        }
+        Ok(Self { root: node, len })
     }
 }
 
-fn persist_node<K, V, P>(node: &Arc<Node<K, V>>, visitor: &mut P) -> Result<StoredRef, P::Error>
+fn persist_node<K, V, P>(node: &Arc<Node<K, V>>, visitor: &mut P) -> Result<StoreTag, P::Error>
 where
     K: TrieKey + Send + Sync + 'static,
     V: TrieValue + Send + Sync + 'static,
-    P: PersistVisitor<K, V>,
+    P: PersistVisitor<V>,
 {
-    let hash = node.merkle();
     if let Some(tag) = node.tag.get().filter(|t| t.store == visitor.store()) {
-        return Ok(StoredRef { hash, tag: *tag });
+        return Ok(*tag);
     }
     let mut entries = Vec::with_capacity(node.entries.len());
     for e in &node.entries {
         entries.push(match e {
-            Entry::Leaf { key, value, .. } => StoredEntry::Leaf { key: key.clone(), value: visitor.value(value)? },
+            Entry::Leaf { value, .. } => StoredEntry::Leaf(visitor.value(value)?.location),
             Entry::Collision { items, .. } => {
                 let mut stored = Vec::with_capacity(items.len());
-                for (k, v) in items.iter() {
-                    stored.push((k.clone(), visitor.value(v)?));
+                for (_, v) in items.iter() {
+                    stored.push(visitor.value(v)?.location);
                 }
                 StoredEntry::Collision(stored)
             }
-            Entry::Node(child) => StoredEntry::Node(persist_node(child, visitor)?),
+            Entry::Node(child) => StoredEntry::Node(persist_node(child, visitor)?.location),
         });
     }
-    let tag = visitor.node(StoredNode { bitmap: node.bitmap, entries }, &hash)?;
+    let tag = visitor.node(StoredNode { bitmap: node.bitmap, entries }, &node.merkle())?;
     let node = Arc::clone(node);
     visitor.pending(Box::new(move || {
         // Already set means another store's tag: keep the first.
         let _ = node.tag.set(tag);
     }));
-    Ok(StoredRef { hash, tag })
+    Ok(tag)
 }
 
 /// A loaded subtree and its number of keys.
-type Loaded<K, V> = (Arc<Node<K, V>>, usize);
+pub(crate) type Loaded<K, V> = (Arc<Node<K, V>>, usize);
 
-fn load_node<K, V, L>(r: &StoredRef, shift: u32, visitor: &mut L) -> Result<Loaded<K, V>, L::Error>
+/// Loads a whole stored trie rooted at `location` without checking its
+/// hash (the caller checks it as part of a larger Merkle tree).
+pub(crate) fn load_subtree<K: TrieKey, V: TrieValue, L: LoadVisitor<K, V>>(
+    location: u64,
+    visitor: &mut L,
+) -> Result<Loaded<K, V>, L::Error> {
+    load_node(location, 0, visitor)
+}
+
+impl<K, V> Trie<K, V> {
+    pub(crate) fn from_root(root: Arc<Node<K, V>>, len: usize) -> Self {
+        Self { root, len }
+    }
+}
+
+fn load_node<K, V, L>(location: u64, shift: u32, visitor: &mut L) -> Result<Loaded<K, V>, L::Error>
 where
     K: TrieKey,
     V: TrieValue,
     L: LoadVisitor<K, V>,
 {
     if shift >= 64 {
-        return Err(corrupt(format!("trie node {} lies deeper than any key hash reaches", r.hash)).into());
+        return Err(corrupt(format!("trie node {location} lies deeper than any key hash reaches")).into());
     }
-    let stored = visitor.node(r)?;
+    let stored = visitor.node(location)?;
     if stored.entries.len() != stored.bitmap.count_ones() as usize {
         return Err(corrupt(format!(
-            "trie node {} has {} entries for {} slots",
-            r.hash,
+            "trie node {location} has {} entries for {} slots",
             stored.entries.len(),
             stored.bitmap.count_ones()
         ))
@@ -455,21 +484,25 @@ where
     let mut entries = Vec::with_capacity(stored.entries.len());
     let mut len = 0;
     let mut bits = stored.bitmap;
+    let misplaced = || corrupt(format!("trie node {location} holds a key in the wrong slot"));
     for e in stored.entries {
         let idx = bits.trailing_zeros();
         bits &= bits - 1;
-        let misplaced = || corrupt(format!("trie node {} holds a key in the wrong slot", r.hash));
         entries.push(match e {
-            StoredEntry::Leaf { key, value } => {
+            StoredEntry::Leaf(at) => {
+                let (key, value) = visitor.value(at)?;
                 let hash = key.trie_hash();
                 if index(hash, shift) != idx {
                     return Err(misplaced().into());
                 }
-                let value = visitor.value(&key, &value)?;
                 len += 1;
                 Entry::Leaf { hash, key, value }
             }
-            StoredEntry::Collision(items) => {
+            StoredEntry::Collision(locations) => {
+                let mut items = Vec::with_capacity(locations.len());
+                for at in locations {
+                    items.push(visitor.value(at)?);
+                }
                 let hash = items.first().map(|(k, _)| k.trie_hash()).ok_or_else(misplaced)?;
                 let sorted = items.windows(2).all(|w| w[0].0 < w[1].0);
                 if items.len() < 2
@@ -477,28 +510,23 @@ where
                     || items.iter().any(|(k, _)| k.trie_hash() != hash)
                     || index(hash, shift) != idx
                 {
-                    return Err(corrupt(format!("trie node {} has a malformed collision bucket", r.hash)).into());
+                    return Err(corrupt(format!("trie node {location} has a malformed collision bucket")).into());
                 }
-                let mut loaded = Vec::with_capacity(items.len());
-                for (k, v) in items {
-                    let v = visitor.value(&k, &v)?;
-                    loaded.push((k, v));
-                }
-                len += loaded.len();
-                Entry::Collision { hash, items: Arc::new(loaded) }
+                len += items.len();
+                Entry::Collision { hash, items: Arc::new(items) }
             }
-            StoredEntry::Node(child) => {
-                let (node, n) = load_node(&child, shift + BITS, visitor)?;
+            StoredEntry::Node(at) => {
+                let (node, n) = load_node(at, shift + BITS, visitor)?;
+                if n < 2 {
+                    return Err(corrupt(format!("trie node {at} holds fewer than two keys")).into());
+                }
                 len += n;
                 Entry::Node(node)
             }
         });
     }
     let node = Node { bitmap: stored.bitmap, entries, merkle: OnceLock::new(), tag: OnceLock::new() };
-    if node.merkle() != r.hash {
-        return Err(corrupt(format!("trie node does not match its hash {}", r.hash)).into());
-    }
-    let _ = node.tag.set(r.tag);
+    let _ = node.tag.set(StoreTag { store: visitor.store(), location });
     Ok((Arc::new(node), len))
 }
 

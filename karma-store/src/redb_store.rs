@@ -23,9 +23,19 @@ fn table(space: Keyspace) -> TableDefinition<'static, &'static [u8], &'static [u
 /// damaged pages, and every call into it is guarded so that such a panic
 /// comes back as a [`BackendError`]. After one, treat the store as unusable.
 pub struct RedbStore {
-    db: Database,
+    /// Always `Some` until dropped (see `Drop`).
+    db: Option<Database>,
     path: PathBuf,
     next: AtomicU64,
+}
+
+impl Drop for RedbStore {
+    /// Closing a damaged file can make redb panic; contain it.
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(db)));
+        }
+    }
 }
 
 impl fmt::Debug for RedbStore {
@@ -57,7 +67,11 @@ impl RedbStore {
                 None => 0,
             }
         };
-        Ok(Self { db, path, next: AtomicU64::new(next) })
+        Ok(Self { db: Some(db), path, next: AtomicU64::new(next) })
+    }
+
+    fn db(&self) -> &Database {
+        self.db.as_ref().expect("the database is present until the store is dropped")
     }
 
     /// The file's path.
@@ -143,7 +157,7 @@ impl Backend for RedbStore {
 
 impl RedbStore {
     fn get_unguarded(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(table(space))?;
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
@@ -155,7 +169,7 @@ impl RedbStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, BackendError> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db().begin_read()?;
         let t = txn.open_table(table(space))?;
         let bounds = (as_ref_bound(&range.0), as_ref_bound(&range.1));
         let iter = t.range::<&[u8]>(bounds)?;
@@ -167,7 +181,7 @@ impl RedbStore {
 
     fn write_unguarded(&self, batch: &WriteBatch) -> Result<(), WriteError> {
         let backend = |e: redb::Error| WriteError::Backend(Box::new(e));
-        let txn = self.db.begin_write().map_err(|e| backend(e.into()))?;
+        let txn = self.db().begin_write().map_err(|e| backend(e.into()))?;
         {
             for e in &batch.expect {
                 let t = txn.open_table(table(e.space)).map_err(|e| backend(e.into()))?;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use karma_core::tree::{ObjectKind, StoreTag, StoredRef, TreeObject, TreeSink, TreeSource};
+use karma_core::tree::{ObjectKind, StoreTag, TreeObject, TreeSink, TreeSource};
 use karma_core::{Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -213,23 +213,19 @@ struct ObjectSource<'a, B: Backend> {
 
 impl<B: Backend> TreeSource for ObjectSource<'_, B> {
     type Error = StoreError;
-    fn read(&self, r: &StoredRef, kind: ObjectKind) -> Result<TreeObject> {
-        if r.tag.store != self.store_id {
-            return Err(StoreError::corrupt(format!(
-                "an object of store {:x} referenced from store {:x}",
-                r.tag.store, self.store_id
-            )));
-        }
+    fn store_id(&self) -> u64 {
+        self.store_id
+    }
+    fn read(&self, location: u64, kind: ObjectKind) -> Result<TreeObject> {
         let bytes = self
             .backend
-            .get(Keyspace::Objects, &location_key(r.tag.location))
+            .get(Keyspace::Objects, &location_key(location))
             .map_err(backend_err)?
-            .ok_or_else(|| StoreError::corrupt(format!("object {} ({kind:?}) is missing", r.tag.location)))?;
+            .ok_or_else(|| StoreError::corrupt(format!("object {location} ({kind:?}) is missing")))?;
         let object: TreeObject = decode(RecordKind::TreeObject, &bytes)?;
         if object.kind() != kind {
             return Err(StoreError::corrupt(format!(
-                "object {} is a {:?}, expected a {kind:?}",
-                r.tag.location,
+                "object {location} is a {:?}, expected a {kind:?}",
                 object.kind()
             )));
         }

@@ -90,7 +90,14 @@ fn damaged_files_give_errors_not_panics_or_wrong_answers() {
         std::fs::write(&damaged, &copy).unwrap();
         let outcome = catch_unwind(AssertUnwindSafe(|| read_all(&damaged)));
         match outcome {
-            Err(_) => failures.push(format!("case {case}: reading a damaged file panicked")),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                    .unwrap_or_default();
+                failures.push(format!("case {case}: reading a damaged file panicked: {message}"));
+            }
             Ok(Err(_)) => errors += 1,
             Ok(Ok(seen)) => {
                 // Everything read fine: it must be exactly what was written
