@@ -31,6 +31,7 @@ pub(crate) enum RecordKind {
     LineageEntry = 6,
     Meta = 7,
     InitialParams = 8,
+    Segment = 9,
 }
 
 pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {

@@ -22,6 +22,18 @@ use crate::refs::RefName;
 const META_FORMAT: &[u8] = b"format";
 const META_STORE_ID: &[u8] = b"store_id";
 const CACHE: usize = 8;
+/// A commit with at least this many index entries writes them straight into
+/// the sorted index (an import); smaller ones write one sequential segment.
+const DIRECT_INDEX: usize = 32_768;
+/// Pending segment entries that trigger a merge into the sorted index.
+const FLUSH_AT: usize = 32_768;
+const SEGMENT_PREFIX: &[u8] = b"S";
+
+fn segment_key(seq: u64) -> Vec<u8> {
+    let mut k = SEGMENT_PREFIX.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
 
 /// Who made a commit and why; the time defaults to the repository's clock.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -161,6 +173,17 @@ pub struct Repository<B: Backend> {
     store_id: u64,
     clock: Arc<dyn Clock>,
     cache: Mutex<VecDeque<(CommitId, Snapshot)>>,
+    memtable: Mutex<Memtable>,
+}
+
+/// Index segments read into memory (entries of commits not yet merged into
+/// the sorted index), and how many entries this handle staged since its last
+/// merge.
+#[derive(Default)]
+struct Memtable {
+    entries: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
+    last_seq: Option<u64>,
+    staged: usize,
 }
 
 impl<B: Backend> fmt::Debug for Repository<B> {
@@ -266,7 +289,13 @@ impl<B: Backend> Repository<B> {
                 }
             }
         };
-        Ok(Self { backend, store_id, clock: Arc::new(SystemClock), cache: Mutex::new(VecDeque::new()) })
+        Ok(Self {
+            backend,
+            store_id,
+            clock: Arc::new(SystemClock),
+            cache: Mutex::new(VecDeque::new()),
+            memtable: Mutex::new(Memtable::default()),
+        })
     }
 
     /// Uses `clock` for commits that carry no time.
@@ -435,12 +464,25 @@ impl<B: Backend> Repository<B> {
         batch.put(Keyspace::Objects, location_key(seq), encode(RecordKind::Commit, &record)?);
         batch.put(Keyspace::Index, commit_key(&id), encode(RecordKind::Location, &seq)?);
         batch.put(Keyspace::Index, time_key(reference.as_str(), timestamp, seq), encode(RecordKind::CommitId, &id)?);
-        index_delta(&mut batch, delta, &to_store, id, timestamp, seq)?;
+        let entries = index_delta(delta, &to_store, id, timestamp, seq)?;
+        let staged = entries.len();
+        if staged >= DIRECT_INDEX {
+            // A bulk import: straight into the sorted index.
+            for (k, v) in entries {
+                batch.put(Keyspace::Index, k, v);
+            }
+        } else if staged > 0 {
+            // One sequential record; merged into the sorted index later.
+            batch.put(Keyspace::Index, segment_key(seq), encode(RecordKind::Segment, &entries)?);
+        }
         expect_ref(&mut batch, reference, expected)?;
         batch.put(Keyspace::Refs, reference.as_str(), encode(RecordKind::CommitId, &id)?);
         self.write_moving(batch, reference, expected)?;
         persisted.confirm();
         self.remember(id, to_store);
+        if staged < DIRECT_INDEX && self.note_pending(staged) {
+            self.flush_index()?;
+        }
         Ok(Commit::from_record(id, &record))
     }
 
@@ -592,11 +634,7 @@ impl<B: Backend> Repository<B> {
     /// Every value param `param` of component `key` took, oldest first, with
     /// the commit and time; read from an index written with each commit.
     pub fn param_history(&self, key: &Key, param: &str) -> Result<Vec<ParamChange>> {
-        let scan = |prefix: Vec<u8>| {
-            self.backend
-                .scan(Keyspace::Index, prefix_range(&prefix), Direction::Forward, usize::MAX)
-                .map_err(backend_err)
-        };
+        let scan = |prefix: Vec<u8>| self.index_scan(&prefix);
         let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
         let mut out: Vec<(u64, ParamChange)> = Vec::new();
         for (k, v) in scan(initial_prefix(key))? {
@@ -616,10 +654,7 @@ impl<B: Backend> Repository<B> {
     /// Every version of component `key`: when it was created, each change
     /// with its reference chain, and the commit that removed it.
     pub fn lineage(&self, key: &Key) -> Result<Lineage> {
-        let entries = self
-            .backend
-            .scan(Keyspace::Index, prefix_range(&lineage_prefix(key)), Direction::Forward, usize::MAX)
-            .map_err(backend_err)?;
+        let entries = self.index_scan(&lineage_prefix(key))?;
         let events = entries.iter().map(|(_, v)| decode(RecordKind::LineageEntry, v)).collect::<Result<_>>()?;
         Ok(Lineage { key: key.clone(), events })
     }
@@ -671,6 +706,15 @@ impl<B: Backend> Repository<B> {
                 report.problems.push(format!("commit {id}: {e}"));
             }
         }
+        let segments = self
+            .backend
+            .scan(Keyspace::Index, prefix_range(SEGMENT_PREFIX), Direction::Forward, usize::MAX)
+            .map_err(backend_err)?;
+        for (k, v) in &segments {
+            if let Err(e) = decode::<Vec<IndexEntry>>(RecordKind::Segment, v) {
+                report.problems.push(format!("index segment {k:?}: {e}"));
+            }
+        }
         match self.refs() {
             Ok(refs) => {
                 for (name, id) in refs {
@@ -682,6 +726,67 @@ impl<B: Backend> Repository<B> {
             Err(e) => report.problems.push(format!("refs: {e}")),
         }
         Ok(report)
+    }
+
+    /// Index entries under `prefix`, in key order: the sorted index plus
+    /// the segments not merged into it yet.
+    fn index_scan(&self, prefix: &[u8]) -> Result<Vec<IndexEntry>> {
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
+            .backend
+            .scan(Keyspace::Index, prefix_range(prefix), Direction::Forward, usize::MAX)
+            .map_err(backend_err)?
+            .into_iter()
+            .collect();
+        let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
+        let from = match memtable.last_seq {
+            Some(seq) => Bound::Excluded(segment_key(seq)),
+            None => Bound::Included(SEGMENT_PREFIX.to_vec()),
+        };
+        let (_, end) = prefix_range(SEGMENT_PREFIX);
+        for (k, v) in
+            self.backend.scan(Keyspace::Index, (from, end), Direction::Forward, usize::MAX).map_err(backend_err)?
+        {
+            let seq = key_seq(&k).ok_or_else(|| StoreError::corrupt("a segment key is too short"))?;
+            let entries: Vec<IndexEntry> = decode(RecordKind::Segment, &v)?;
+            memtable.entries.extend(entries);
+            memtable.last_seq = Some(seq);
+        }
+        let (lo, hi) = prefix_range(prefix);
+        merged.extend(memtable.entries.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone())));
+        Ok(merged.into_iter().collect())
+    }
+
+    /// Counts newly staged index entries; true when it is time to merge.
+    fn note_pending(&self, staged: usize) -> bool {
+        let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
+        memtable.staged += staged;
+        memtable.staged >= FLUSH_AT
+    }
+
+    /// Merges every pending index segment into the sorted index, in one
+    /// atomic batch (entries written, segments deleted). Commits call it when
+    /// enough entries are pending; safe to call at any time.
+    pub fn flush_index(&self) -> Result<()> {
+        let segments = self
+            .backend
+            .scan(Keyspace::Index, prefix_range(SEGMENT_PREFIX), Direction::Forward, usize::MAX)
+            .map_err(backend_err)?;
+        let mut batch = WriteBatch::default();
+        for (k, v) in segments {
+            for (ik, iv) in decode::<Vec<IndexEntry>>(RecordKind::Segment, &v)? {
+                batch.put(Keyspace::Index, ik, iv);
+            }
+            batch.delete.push((Keyspace::Index, k));
+        }
+        match self.backend.write(batch) {
+            Ok(()) => {}
+            Err(WriteError::Backend(e)) => return Err(backend_err(e)),
+            Err(WriteError::Conflict { .. }) => return Err(StoreError::corrupt("an index merge met an expectation")),
+        }
+        let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
+        memtable.entries.clear();
+        memtable.staged = 0;
+        Ok(())
     }
 
     fn cached(&self, id: &CommitId) -> Option<Snapshot> {
@@ -704,15 +809,18 @@ fn expect_ref(batch: &mut WriteBatch, reference: &RefName, expected: Option<Comm
     Ok(())
 }
 
-/// Writes the param-history and lineage entries of `delta`.
+/// One index entry: its key and its (framed) value.
+type IndexEntry = (Vec<u8>, Vec<u8>);
+
+/// The param-history and lineage entries of `delta`.
 fn index_delta(
-    batch: &mut WriteBatch,
     delta: &Delta,
     after: &Snapshot,
     commit: CommitId,
     timestamp: Timestamp,
     seq: u64,
-) -> Result<()> {
+) -> Result<Vec<IndexEntry>> {
+    let mut entries = Vec::new();
     let refs = |c: &karma_core::Component| c.references().into_iter().map(|(n, r)| (n.clone(), r.clone())).collect();
     for change in &delta.components {
         let key = change.key();
@@ -720,27 +828,27 @@ fn index_delta(
             ComponentChange::Added(c) => {
                 let params = c.params().iter().map(|(n, p)| (n.clone(), p.value.clone())).collect();
                 let initial = InitialParams { commit, timestamp, params };
-                batch.put(Keyspace::Index, initial_key(key, seq), encode(RecordKind::InitialParams, &initial)?);
+                entries.push((initial_key(key, seq), encode(RecordKind::InitialParams, &initial)?));
                 (LineageEventKind::Created, c.version(), refs(c))
             }
             ComponentChange::Removed(c) => {
                 for (name, _) in c.params() {
                     let entry = ParamChange { commit, timestamp, value: None };
-                    batch.put(Keyspace::Index, param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?);
+                    entries.push((param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?));
                 }
                 (LineageEventKind::Removed, c.version(), Vec::new())
             }
             ComponentChange::Changed(d) => {
                 for (name, _, after) in d.changed_params() {
                     let entry = ParamChange { commit, timestamp, value: after.cloned() };
-                    batch.put(Keyspace::Index, param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?);
+                    entries.push((param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?));
                 }
                 let references = after.get(key).map(refs).unwrap_or_default();
                 (LineageEventKind::Changed, d.version.after, references)
             }
         };
         let event = LineageEvent { commit, timestamp, kind, version, references };
-        batch.put(Keyspace::Index, lineage_key(key, seq), encode(RecordKind::LineageEntry, &event)?);
+        entries.push((lineage_key(key, seq), encode(RecordKind::LineageEntry, &event)?));
     }
-    Ok(())
+    Ok(entries)
 }

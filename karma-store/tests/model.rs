@@ -14,6 +14,23 @@ enum Step {
     Commit { r: usize, c: usize, p: usize, v: Option<i64>, dt: i64 },
     /// Creates branch `to` at the head of `from` if `to` does not exist.
     Branch { from: usize, to: usize },
+    /// Merges the pending index segments into the sorted index.
+    Flush,
+    /// Checks one param's history against the model now.
+    Probe(usize, usize),
+}
+
+/// The model's history of param `p` of component `c`.
+fn model_history(commits: &[ModelCommit], c: usize, p: &str) -> Vec<(CommitId, Option<Value>)> {
+    let mut want = Vec::new();
+    for m in commits {
+        let before = m.parent.as_ref().and_then(|s| s.get(&key(c))).and_then(|c| c.param_value(p).cloned());
+        let after = m.snapshot.get(&key(c)).and_then(|c| c.param_value(p).cloned());
+        if before != after {
+            want.push((m.id, after));
+        }
+    }
+    want
 }
 
 const REFS: [&str; 4] = ["env/prod", "env/staging", "branch/a", "branch/b"];
@@ -28,6 +45,8 @@ fn step() -> impl Strategy<Value = Step> {
         5 => (0usize..4, 0usize..5, 0usize..2, prop::option::weighted(0.85, -3i64..3), 0i64..3)
             .prop_map(|(r, c, p, v, dt)| Step::Commit { r, c, p, v, dt }),
         1 => (0usize..4, 0usize..4).prop_map(|(from, to)| Step::Branch { from, to }),
+        1 => Just(Step::Flush),
+        1 => (0usize..5, 0usize..2).prop_map(|(c, p)| Step::Probe(c, p)),
     ]
 }
 
@@ -53,6 +72,12 @@ proptest! {
 
         for s in &steps {
             match *s {
+                Step::Flush => repo.flush_index().unwrap(),
+                Step::Probe(c, p) => {
+                    let got: Vec<(CommitId, Option<Value>)> =
+                        repo.param_history(&key(c), PARAMS[p]).unwrap().into_iter().map(|h| (h.commit, h.value)).collect();
+                    prop_assert_eq!(got, model_history(&commits, c, PARAMS[p]));
+                }
                 Step::Branch { from, to } => {
                     if let (Some((id, snap)), false) = (heads.get(&from).cloned(), heads.contains_key(&to)) {
                         repo.set_ref(&refs[to], None, id).unwrap();
@@ -101,18 +126,9 @@ proptest! {
         // Param history: every change of the param, commit by commit.
         for c in 0..5 {
             for p in PARAMS {
-                let mut want = Vec::new();
-                for m in &commits {
-                    let before = m.parent.as_ref().and_then(|s| s.get(&key(c))).map(|c| c.param_value(p).cloned());
-                    let after = m.snapshot.get(&key(c)).map(|c| c.param_value(p).cloned());
-                    let (b, a) = (before.flatten(), after.flatten());
-                    if b != a {
-                        want.push((m.id, a));
-                    }
-                }
                 let got: Vec<(CommitId, Option<Value>)> =
                     repo.param_history(&key(c), p).unwrap().into_iter().map(|h| (h.commit, h.value)).collect();
-                prop_assert_eq!(got, want, "history of s{}.{}", c, p);
+                prop_assert_eq!(got, model_history(&commits, c, p), "history of s{}.{}", c, p);
             }
         }
         // Diff between any two commits.
