@@ -111,6 +111,12 @@ pub trait Backend: Send + Sync + Debug + 'static {
     /// The value under `key`.
     fn get(&self, space: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
 
+    /// The values under `keys`, in the same order. The default calls `get`
+    /// for each; backends override it to read in one transaction.
+    fn get_many(&self, space: Keyspace, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        keys.iter().map(|k| self.get(space, k)).collect()
+    }
+
     /// Up to `limit` entries with keys in `range`, in `direction` order.
     fn scan(
         &self,

@@ -35,6 +35,12 @@ impl Backend for MemoryStore {
         Ok(self.lock().get(&space).and_then(|s| s.get(key).cloned()))
     }
 
+    fn get_many(&self, space: Keyspace, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let spaces = self.lock();
+        let s = spaces.get(&space);
+        Ok(keys.iter().map(|k| s.and_then(|s| s.get(k).cloned())).collect())
+    }
+
     fn scan(
         &self,
         space: Keyspace,

@@ -222,12 +222,11 @@ pub(crate) fn initial_key(key: &Key, seq: u64) -> Vec<u8> {
     k
 }
 
-/// The params a component was created with, in one record (instead of one
-/// param-history entry per param: an import writes one row per component).
+/// A component's creation: its lineage event and the params it was created
+/// with, in one record (an import writes one index row per component).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct InitialParams {
-    pub(crate) commit: CommitId,
-    pub(crate) timestamp: Timestamp,
+    pub(crate) event: LineageEvent,
     pub(crate) params: Vec<(Name, Value)>,
 }
 

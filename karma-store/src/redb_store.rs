@@ -136,6 +136,21 @@ impl Backend for RedbStore {
         guarded("reading", || self.get_unguarded(space, key))
     }
 
+    fn get_many(&self, space: Keyspace, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        guarded("reading", || {
+            let txn = self.db().begin_read()?;
+            let t = txn.open_table(table(space))?;
+            // Visit keys in order (pages once each), answer in the asked order.
+            let mut order: Vec<usize> = (0..keys.len()).collect();
+            order.sort_by(|&a, &b| keys[a].cmp(&keys[b]));
+            let mut out = vec![None; keys.len()];
+            for i in order {
+                out[i] = t.get(keys[i].as_slice())?.map(|v| v.value().to_vec());
+            }
+            Ok(out)
+        })
+    }
+
     fn scan(
         &self,
         space: Keyspace,

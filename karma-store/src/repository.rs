@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use karma_core::tree::{ObjectKind, StoreTag, TreeObject, TreeSink, TreeSource};
 use karma_core::{Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
@@ -254,6 +255,24 @@ impl<B: Backend> TreeSource for ObjectSource<'_, B> {
         }
         Ok(object)
     }
+
+    fn read_many(&self, locations: &[u64], kind: ObjectKind) -> Result<Vec<TreeObject>> {
+        let keys: Vec<Vec<u8>> = locations.iter().map(|&at| location_key(at).to_vec()).collect();
+        let found = self.backend.get_many(Keyspace::Objects, &keys).map_err(backend_err)?;
+        found
+            .into_par_iter()
+            .zip(locations.par_iter())
+            .map(|(bytes, &at)| {
+                let bytes = bytes.ok_or_else(|| StoreError::corrupt(format!("object {at} ({kind:?}) is missing")))?;
+                let object: TreeObject = decode(RecordKind::TreeObject, &bytes)?;
+                if object.kind() == kind {
+                    Ok(object)
+                } else {
+                    Err(StoreError::corrupt(format!("object {at} is a {:?}, expected a {kind:?}", object.kind())))
+                }
+            })
+            .collect()
+    }
 }
 
 impl<B: Backend> Repository<B> {
@@ -429,7 +448,9 @@ impl<B: Backend> Repository<B> {
         base.root_hash();
         snapshot.root_hash();
         let delta = base.diff(snapshot);
-        let to_store = base.apply(&delta)?;
+        // With nothing stored to share (a first commit), the snapshot itself
+        // is what gets written.
+        let to_store = if base.is_empty() && base.edge_count() == 0 { snapshot.clone() } else { base.apply(&delta)? };
         self.write_commit(reference, expected, parents, &delta, to_store, info)
     }
 
@@ -640,7 +661,8 @@ impl<B: Backend> Repository<B> {
         for (k, v) in scan(initial_prefix(key))? {
             let initial: InitialParams = decode(RecordKind::InitialParams, &v)?;
             if let Some((_, value)) = initial.params.into_iter().find(|(n, _)| n == param) {
-                let change = ParamChange { commit: initial.commit, timestamp: initial.timestamp, value: Some(value) };
+                let (commit, timestamp) = (initial.event.commit, initial.event.timestamp);
+                let change = ParamChange { commit, timestamp, value: Some(value) };
                 out.push((seq(&k)?, change));
             }
         }
@@ -654,9 +676,16 @@ impl<B: Backend> Repository<B> {
     /// Every version of component `key`: when it was created, each change
     /// with its reference chain, and the commit that removed it.
     pub fn lineage(&self, key: &Key) -> Result<Lineage> {
-        let entries = self.index_scan(&lineage_prefix(key))?;
-        let events = entries.iter().map(|(_, v)| decode(RecordKind::LineageEntry, v)).collect::<Result<_>>()?;
-        Ok(Lineage { key: key.clone(), events })
+        let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
+        let mut events: Vec<(u64, LineageEvent)> = Vec::new();
+        for (k, v) in self.index_scan(&initial_prefix(key))? {
+            events.push((seq(&k)?, decode::<InitialParams>(RecordKind::InitialParams, &v)?.event));
+        }
+        for (k, v) in self.index_scan(&lineage_prefix(key))? {
+            events.push((seq(&k)?, decode(RecordKind::LineageEntry, &v)?));
+        }
+        events.sort_by_key(|(s, _)| *s);
+        Ok(Lineage { key: key.clone(), events: events.into_iter().map(|(_, e)| e).collect() })
     }
 
     /// Checks the whole repository: every object's framing and checksum,
@@ -826,10 +855,18 @@ fn index_delta(
         let key = change.key();
         let (kind, version, references) = match change {
             ComponentChange::Added(c) => {
+                // One record: the creation event and the initial params.
                 let params = c.params().iter().map(|(n, p)| (n.clone(), p.value.clone())).collect();
-                let initial = InitialParams { commit, timestamp, params };
+                let event = LineageEvent {
+                    commit,
+                    timestamp,
+                    kind: LineageEventKind::Created,
+                    version: c.version(),
+                    references: refs(c),
+                };
+                let initial = InitialParams { event, params };
                 entries.push((initial_key(key, seq), encode(RecordKind::InitialParams, &initial)?));
-                (LineageEventKind::Created, c.version(), refs(c))
+                continue;
             }
             ComponentChange::Removed(c) => {
                 for (name, _) in c.params() {
