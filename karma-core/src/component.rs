@@ -11,7 +11,7 @@ use crate::fields::FieldMap;
 use crate::hash::{Canonical, ContentHash};
 use crate::key::{Key, Name};
 use crate::time::Timestamp;
-use crate::tree::StoreTag;
+use crate::tree::{StoreTag, TagCell};
 use crate::value::{OutputRef, Value};
 
 /// A param's value and when it last changed.
@@ -74,7 +74,7 @@ pub struct Component {
     #[serde(skip)]
     hash: OnceLock<ContentHash>,
     #[serde(skip)]
-    tag: OnceLock<StoreTag>,
+    tag: TagCell,
 }
 
 impl Component {
@@ -98,7 +98,7 @@ impl Component {
             created: Timestamp::EPOCH,
             updated: Timestamp::EPOCH,
             hash: OnceLock::new(),
-            tag: OnceLock::new(),
+            tag: TagCell::default(),
         }
     }
 
@@ -240,16 +240,16 @@ impl Component {
 
     fn touch(&mut self) {
         self.hash = OnceLock::new();
-        self.tag = OnceLock::new();
+        self.tag = TagCell::default();
     }
 
     /// Where a store keeps this exact version, if one said so.
     pub(crate) fn store_tag(&self) -> Option<StoreTag> {
-        self.tag.get().copied()
+        self.tag.get()
     }
 
     pub(crate) fn set_store_tag(&self, tag: StoreTag) {
-        let _ = self.tag.set(tag);
+        self.tag.set(tag);
     }
 
     /// Sets a param; `changed_at` moves only if the value differs. Returns

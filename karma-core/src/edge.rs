@@ -5,7 +5,6 @@
 //! API" walks edges backwards, from dependency to dependents.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +12,7 @@ use crate::fields::FieldMap;
 use crate::hash::{Canonical, ContentHash, combine64, stable_hash64};
 use crate::key::{Key, Name};
 use crate::time::Timestamp;
-use crate::tree::StoreTag;
+use crate::tree::{StoreTag, TagCell};
 use crate::value::Value;
 
 /// What an edge means.
@@ -140,7 +139,7 @@ pub struct Edge {
     created: Timestamp,
     updated: Timestamp,
     #[serde(skip)]
-    tag: OnceLock<StoreTag>,
+    tag: TagCell,
 }
 
 impl PartialEq for Edge {
@@ -157,7 +156,7 @@ impl Eq for Edge {}
 
 impl Edge {
     pub(crate) fn new(id: EdgeId, attributes: FieldMap<Value>, now: Timestamp) -> Self {
-        Self { id, attributes, version: 1, created: now, updated: now, tag: OnceLock::new() }
+        Self { id, attributes, version: 1, created: now, updated: now, tag: TagCell::default() }
     }
 
     /// Its identity: from, to, kind.
@@ -210,18 +209,18 @@ impl Edge {
             return false;
         }
         self.attributes = attributes;
-        self.tag = OnceLock::new();
+        self.tag = TagCell::default();
         self.version += 1;
         self.updated = now;
         true
     }
 
     pub(crate) fn store_tag(&self) -> Option<StoreTag> {
-        self.tag.get().copied()
+        self.tag.get()
     }
 
     pub(crate) fn set_store_tag(&self, tag: StoreTag) {
-        let _ = self.tag.set(tag);
+        self.tag.set(tag);
     }
 
     /// The blake3 hash of its canonical encoding.

@@ -13,7 +13,7 @@
 //! never leaves a node believing it is stored.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
@@ -36,6 +36,35 @@ pub struct StoreTag {
     pub store: u64,
     /// The object's location in that store.
     pub location: u64,
+}
+
+/// Where a store last put an object, remembered by the in-memory object:
+/// set when a write is confirmed or the object is loaded, cleared when the
+/// object changes. The most recent store wins, so a snapshot written to two
+/// stores stays cheap to write to the last one.
+#[derive(Default)]
+pub(crate) struct TagCell(Mutex<Option<StoreTag>>);
+
+impl TagCell {
+    pub(crate) fn get(&self) -> Option<StoreTag> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set(&self, tag: StoreTag) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(tag);
+    }
+}
+
+impl Clone for TagCell {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(self.get()))
+    }
+}
+
+impl std::fmt::Debug for TagCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.get())
+    }
 }
 
 /// A stored object: where it is and what it must hash to.
@@ -297,14 +326,14 @@ impl<S: TreeSink> PersistVisitor<EdgeSet> for Sink<'_, S> {
 /// Reads a stored snapshot: prefetches each trie level by level with
 /// `read_many`, then serves the trie loader from memory.
 struct Source<'a, S: TreeSource> {
-    source: &'a S,
+    reader: &'a S,
     nodes: HashMap<u64, TreeObject>,
     values: HashMap<u64, TreeObject>,
 }
 
 impl<'a, S: TreeSource> Source<'a, S> {
     fn new(source: &'a S) -> Self {
-        Self { source, nodes: HashMap::new(), values: HashMap::new() }
+        Self { reader: source, nodes: HashMap::new(), values: HashMap::new() }
     }
 
     /// Reads the nodes of the trie rooted at `root`, a level at a time, and
@@ -313,7 +342,7 @@ impl<'a, S: TreeSource> Source<'a, S> {
         let mut values = Vec::new();
         let mut frontier = vec![root];
         while !frontier.is_empty() {
-            let objects = self.source.read_many(&frontier, kind)?;
+            let objects = self.reader.read_many(&frontier, kind)?;
             let mut next = Vec::new();
             for (at, object) in frontier.iter().zip(objects) {
                 if let TreeObject::ComponentNode(n) | TreeObject::EdgeSetNode(n) | TreeObject::EdgeNode(n) = &object {
@@ -334,7 +363,7 @@ impl<'a, S: TreeSource> Source<'a, S> {
 
     fn prefetch_values(&mut self, locations: &[u64], kind: ObjectKind) -> Result<(), S::Error> {
         for chunk in locations.chunks(65_536) {
-            let objects = self.source.read_many(chunk, kind)?;
+            let objects = self.reader.read_many(chunk, kind)?;
             // Content hashes feed the Merkle check; compute them in parallel.
             objects.par_iter().for_each(|o| match o {
                 TreeObject::Component(c) => {
@@ -366,7 +395,7 @@ impl<'a, S: TreeSource> Source<'a, S> {
         let map = if prefetched { &mut self.nodes } else { &mut self.values };
         match map.remove(&location) {
             Some(o) => Ok(o),
-            None => self.source.read(location, kind),
+            None => self.reader.read(location, kind),
         }
     }
 
@@ -383,7 +412,7 @@ impl<'a, S: TreeSource> Source<'a, S> {
 impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
-        self.source.store_id()
+        self.reader.store_id()
     }
     fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
         Source::node(self, location, ObjectKind::ComponentNode)
@@ -392,7 +421,7 @@ impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
         let TreeObject::Component(c) = self.object(false, location, ObjectKind::Component)? else {
             return Err(corrupt(format!("object {location}: expected a component")).into());
         };
-        c.set_store_tag(StoreTag { store: self.source.store_id(), location });
+        c.set_store_tag(StoreTag { store: self.reader.store_id(), location });
         Ok((c.key().clone(), c))
     }
 }
@@ -400,7 +429,7 @@ impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
 impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
-        self.source.store_id()
+        self.reader.store_id()
     }
     fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
         Source::node(self, location, ObjectKind::EdgeNode)
@@ -409,7 +438,7 @@ impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
         let TreeObject::Edge(e) = self.object(false, location, ObjectKind::Edge)? else {
             return Err(corrupt(format!("object {location}: expected an edge")).into());
         };
-        e.set_store_tag(StoreTag { store: self.source.store_id(), location });
+        e.set_store_tag(StoreTag { store: self.reader.store_id(), location });
         Ok((e.id().clone(), e))
     }
 }
@@ -417,7 +446,7 @@ impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
 impl<S: TreeSource> LoadVisitor<Key, EdgeSet> for Source<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
-        self.source.store_id()
+        self.reader.store_id()
     }
     fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
         Source::node(self, location, ObjectKind::EdgeSetNode)
@@ -511,6 +540,7 @@ mod tests {
     /// A store in a map: location = insertion number.
     #[derive(Default)]
     struct MapStore {
+        id: u64,
         objects: Mutex<HashMap<u64, TreeObject>>,
         staged: Vec<(u64, TreeObject)>,
     }
@@ -518,12 +548,12 @@ mod tests {
     impl TreeSink for MapStore {
         type Error = Error;
         fn store_id(&self) -> u64 {
-            7
+            self.id
         }
         fn write(&mut self, _: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
             let location = (self.objects.lock().unwrap().len() + self.staged.len()) as u64;
             self.staged.push((location, object.clone()));
-            Ok(StoreTag { store: 7, location })
+            Ok(StoreTag { store: self.id, location })
         }
     }
 
@@ -536,7 +566,7 @@ mod tests {
     impl TreeSource for MapStore {
         type Error = Error;
         fn store_id(&self) -> u64 {
-            7
+            self.id
         }
         fn read(&self, location: u64, _: ObjectKind) -> Result<TreeObject> {
             self.objects.lock().unwrap().get(&location).cloned().ok_or(Error::Corrupt { what: "missing".into() })
@@ -584,6 +614,19 @@ mod tests {
         store.flush();
         let loaded = Snapshot::load(&third.roots, &store).unwrap();
         assert_eq!(loaded.root_hash(), g.root_hash());
+    }
+
+    #[test]
+    fn the_last_store_written_stays_cheap() {
+        let (mut a, mut b) = (MapStore { id: 1, ..MapStore::default() }, MapStore { id: 2, ..MapStore::default() });
+        let mut g = graph(300);
+        g.persist(&mut a).unwrap().confirm();
+        let full = g.persist(&mut b).unwrap();
+        assert!(full.written > 300, "another store's tags do not count");
+        full.confirm();
+        g.set_param("Service/s9", "i", Value::Int(-9)).unwrap();
+        let one = g.persist(&mut b).unwrap();
+        assert!(one.written <= 8, "wrote {}", one.written);
     }
 
     #[test]

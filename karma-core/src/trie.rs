@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::error::Error;
 use crate::hash::{Canonical, ContentHash};
-use crate::tree::{StoreTag, StoredEntry, StoredNode, StoredRef};
+use crate::tree::{StoreTag, StoredEntry, StoredNode, StoredRef, TagCell};
 
 const BITS: u32 = 5;
 const MASK: u64 = (1 << BITS) - 1;
@@ -47,7 +47,7 @@ pub(crate) struct Node<K, V> {
     merkle: OnceLock<ContentHash>,
     /// Where a store persisted this node (see `crate::tree`); cleared on
     /// every change.
-    tag: OnceLock<StoreTag>,
+    tag: TagCell,
 }
 
 pub(crate) enum Entry<K, V> {
@@ -78,7 +78,7 @@ impl<K: Clone, V: Clone> Clone for Node<K, V> {
     fn clone(&self) -> Self {
         // Cloned only to be changed (`Arc::make_mut`): neither the hash nor
         // the store location carries over.
-        Self { bitmap: self.bitmap, entries: self.entries.clone(), merkle: OnceLock::new(), tag: OnceLock::new() }
+        Self { bitmap: self.bitmap, entries: self.entries.clone(), merkle: OnceLock::new(), tag: TagCell::default() }
     }
 }
 
@@ -100,13 +100,13 @@ fn index(hash: u64, shift: u32) -> u32 {
 
 impl<K, V> Node<K, V> {
     fn empty() -> Self {
-        Self { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new(), tag: OnceLock::new() }
+        Self { bitmap: 0, entries: Vec::new(), merkle: OnceLock::new(), tag: TagCell::default() }
     }
 
     /// Forgets the cached hash and store location before a change.
     fn dirty(&mut self) {
         self.merkle = OnceLock::new();
-        self.tag = OnceLock::new();
+        self.tag = TagCell::default();
     }
 
     fn slot(&self, idx: u32) -> Option<usize> {
@@ -135,7 +135,7 @@ impl<K: TrieKey, V: TrieValue> Entry<K, V> {
             std::cmp::Ordering::Greater => ((1 << ia) | (1 << ib), vec![b, a]),
             std::cmp::Ordering::Equal => (1 << ia, vec![Self::Node(Arc::new(Self::pair(a, b, shift + BITS)))]),
         };
-        Node { bitmap, entries, merkle: OnceLock::new(), tag: OnceLock::new() }
+        Node { bitmap, entries, merkle: OnceLock::new(), tag: TagCell::default() }
     }
 
     fn for_each<'a>(&'a self, f: &mut impl FnMut(&'a K, &'a V)) {
@@ -420,7 +420,7 @@ where
     P: PersistVisitor<V>,
 {
     if let Some(tag) = node.tag.get().filter(|t| t.store == visitor.store()) {
-        return Ok(*tag);
+        return Ok(tag);
     }
     let mut entries = Vec::with_capacity(node.entries.len());
     for e in &node.entries {
@@ -439,8 +439,7 @@ where
     let tag = visitor.node(StoredNode { bitmap: node.bitmap, entries }, &node.merkle())?;
     let node = Arc::clone(node);
     visitor.pending(Box::new(move || {
-        // Already set means another store's tag: keep the first.
-        let _ = node.tag.set(tag);
+        node.tag.set(tag);
     }));
     Ok(tag)
 }
@@ -525,8 +524,8 @@ where
             }
         });
     }
-    let node = Node { bitmap: stored.bitmap, entries, merkle: OnceLock::new(), tag: OnceLock::new() };
-    let _ = node.tag.set(StoreTag { store: visitor.store(), location });
+    let node = Node { bitmap: stored.bitmap, entries, merkle: OnceLock::new(), tag: TagCell::default() };
+    node.tag.set(StoreTag { store: visitor.store(), location });
     Ok((Arc::new(node), len))
 }
 
