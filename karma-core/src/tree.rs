@@ -12,10 +12,7 @@
 //! confirms the write is durable ([`Persisted::confirm`]): a failed commit
 //! never leaves a node believing it is stored.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-
-use rayon::prelude::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -191,13 +188,6 @@ pub trait TreeSource {
     /// The object at `location`, which should be of kind `kind`. Need not
     /// check content hashes: [`Snapshot::load`] does.
     fn read(&self, location: u64, kind: ObjectKind) -> Result<TreeObject, Self::Error>;
-
-    /// The objects at `locations`, in the same order. Override to fetch in
-    /// bulk (one read transaction, parallel decoding): loading a snapshot
-    /// asks for each level of its tries at once.
-    fn read_many(&self, locations: &[u64], kind: ObjectKind) -> Result<Vec<TreeObject>, Self::Error> {
-        locations.iter().map(|&at| self.read(at, kind)).collect()
-    }
 }
 
 /// The result of [`Snapshot::persist`]: the roots to record, and the store
@@ -323,84 +313,18 @@ impl<S: TreeSink> PersistVisitor<EdgeSet> for Sink<'_, S> {
     }
 }
 
-/// Reads a stored snapshot: prefetches each trie level by level with
-/// `read_many`, then serves the trie loader from memory.
+/// Reads a stored snapshot's objects for the trie loader.
 struct Source<'a, S: TreeSource> {
     reader: &'a S,
-    nodes: HashMap<u64, TreeObject>,
-    values: HashMap<u64, TreeObject>,
 }
 
 impl<'a, S: TreeSource> Source<'a, S> {
     fn new(source: &'a S) -> Self {
-        Self { reader: source, nodes: HashMap::new(), values: HashMap::new() }
-    }
-
-    /// Reads the nodes of the trie rooted at `root`, a level at a time, and
-    /// returns the locations of its values.
-    fn prefetch_trie(&mut self, root: u64, kind: ObjectKind) -> Result<Vec<u64>, S::Error> {
-        let mut values = Vec::new();
-        let mut frontier = vec![root];
-        while !frontier.is_empty() {
-            let objects = self.reader.read_many(&frontier, kind)?;
-            let mut next = Vec::new();
-            for (at, object) in frontier.iter().zip(objects) {
-                if let TreeObject::ComponentNode(n) | TreeObject::EdgeSetNode(n) | TreeObject::EdgeNode(n) = &object {
-                    for e in &n.entries {
-                        match e {
-                            StoredEntry::Leaf(v) => values.push(*v),
-                            StoredEntry::Collision(vs) => values.extend(vs),
-                            StoredEntry::Node(c) => next.push(*c),
-                        }
-                    }
-                }
-                self.nodes.insert(*at, object);
-            }
-            frontier = next;
-        }
-        Ok(values)
-    }
-
-    fn prefetch_values(&mut self, locations: &[u64], kind: ObjectKind) -> Result<(), S::Error> {
-        for chunk in locations.chunks(65_536) {
-            let objects = self.reader.read_many(chunk, kind)?;
-            // Content hashes feed the Merkle check; compute them in parallel.
-            objects.par_iter().for_each(|o| match o {
-                TreeObject::Component(c) => {
-                    c.content_hash();
-                }
-                TreeObject::Edge(e) => {
-                    e.content_hash();
-                }
-                _ => {}
-            });
-            self.values.extend(chunk.iter().copied().zip(objects));
-        }
-        Ok(())
-    }
-
-    /// Prefetches everything `roots` reaches.
-    fn prefetch(&mut self, roots: &SnapshotRoots) -> Result<(), S::Error> {
-        let components = self.prefetch_trie(roots.components.tag.location, ObjectKind::ComponentNode)?;
-        self.prefetch_values(&components, ObjectKind::Component)?;
-        let sets = self.prefetch_trie(roots.edges.tag.location, ObjectKind::EdgeSetNode)?;
-        let mut edges = Vec::new();
-        for set in sets {
-            edges.extend(self.prefetch_trie(set, ObjectKind::EdgeNode)?);
-        }
-        self.prefetch_values(&edges, ObjectKind::Edge)
-    }
-
-    fn object(&mut self, prefetched: bool, location: u64, kind: ObjectKind) -> Result<TreeObject, S::Error> {
-        let map = if prefetched { &mut self.nodes } else { &mut self.values };
-        match map.remove(&location) {
-            Some(o) => Ok(o),
-            None => self.reader.read(location, kind),
-        }
+        Self { reader: source }
     }
 
     fn node(&mut self, location: u64, kind: ObjectKind) -> Result<StoredNode, S::Error> {
-        match self.object(true, location, kind)? {
+        match self.reader.read(location, kind)? {
             TreeObject::ComponentNode(n) if kind == ObjectKind::ComponentNode => Ok(n),
             TreeObject::EdgeSetNode(n) if kind == ObjectKind::EdgeSetNode => Ok(n),
             TreeObject::EdgeNode(n) if kind == ObjectKind::EdgeNode => Ok(n),
@@ -418,7 +342,7 @@ impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
         Source::node(self, location, ObjectKind::ComponentNode)
     }
     fn value(&mut self, location: u64) -> Result<(Key, Arc<Component>), S::Error> {
-        let TreeObject::Component(c) = self.object(false, location, ObjectKind::Component)? else {
+        let TreeObject::Component(c) = self.reader.read(location, ObjectKind::Component)? else {
             return Err(corrupt(format!("object {location}: expected a component")).into());
         };
         c.set_store_tag(StoreTag { store: self.reader.store_id(), location });
@@ -435,7 +359,7 @@ impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
         Source::node(self, location, ObjectKind::EdgeNode)
     }
     fn value(&mut self, location: u64) -> Result<(EdgeId, Arc<Edge>), S::Error> {
-        let TreeObject::Edge(e) = self.object(false, location, ObjectKind::Edge)? else {
+        let TreeObject::Edge(e) = self.reader.read(location, ObjectKind::Edge)? else {
             return Err(corrupt(format!("object {location}: expected an edge")).into());
         };
         e.set_store_tag(StoreTag { store: self.reader.store_id(), location });
@@ -491,7 +415,6 @@ impl Snapshot {
     /// [`Error::Corrupt`].
     pub fn load<S: TreeSource>(roots: &SnapshotRoots, source: &S) -> Result<Snapshot, S::Error> {
         let mut visitor = Source::new(source);
-        visitor.prefetch(roots)?;
         let components = Trie::<Key, Arc<Component>>::load::<Source<'_, S>>(&roots.components, &mut visitor)?;
         let edges = Trie::<Key, EdgeSet>::load::<Source<'_, S>>(&roots.edges, &mut visitor)?;
         let mut snap = Snapshot::from_parts(components, roots.schemas.iter().cloned());

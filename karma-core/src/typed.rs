@@ -385,31 +385,27 @@ impl<T: FieldValue> FieldValue for Vec<T> {
     }
 }
 
-impl<T: FieldValue> FieldValue for BTreeMap<String, T> {
-    fn value_type() -> ValueType {
-        ValueType::Map(Box::new(T::value_type()))
-    }
-    fn to_value(&self) -> Value {
-        Value::Map(self.iter().map(|(k, v)| (Name::from(k.as_str()), v.to_value())).collect())
-    }
-    fn from_value(value: &Value) -> Result<Self, String> {
-        let map = value.as_map().ok_or_else(|| mismatch("map", value))?;
-        map.iter().map(|(k, v)| Ok((k.to_string(), T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?))).collect()
-    }
+/// Maps with `String` keys: `BTreeMap` and `HashMap` alike.
+macro_rules! map_field {
+    ($map:ident $(, $hasher:ident)?) => {
+        impl<T: FieldValue $(, $hasher: std::hash::BuildHasher + Default)?> FieldValue for $map<String, T $(, $hasher)?> {
+            fn value_type() -> ValueType {
+                ValueType::Map(Box::new(T::value_type()))
+            }
+            fn to_value(&self) -> Value {
+                Value::Map(self.iter().map(|(k, v)| (Name::from(k.as_str()), v.to_value())).collect())
+            }
+            fn from_value(value: &Value) -> Result<Self, String> {
+                let map = value.as_map().ok_or_else(|| mismatch("map", value))?;
+                map.iter()
+                    .map(|(k, v)| Ok((k.to_string(), T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?)))
+                    .collect()
+            }
+        }
+    };
 }
-
-impl<T: FieldValue, S: std::hash::BuildHasher + Default> FieldValue for HashMap<String, T, S> {
-    fn value_type() -> ValueType {
-        ValueType::Map(Box::new(T::value_type()))
-    }
-    fn to_value(&self) -> Value {
-        Value::Map(self.iter().map(|(k, v)| (Name::from(k.as_str()), v.to_value())).collect())
-    }
-    fn from_value(value: &Value) -> Result<Self, String> {
-        let map = value.as_map().ok_or_else(|| mismatch("map", value))?;
-        map.iter().map(|(k, v)| Ok((k.to_string(), T::from_value(v).map_err(|e| format!("[{k:?}]: {e}"))?))).collect()
-    }
-}
+map_field!(BTreeMap);
+map_field!(HashMap, S);
 
 /// Support for the code `#[derive(Component)]` generates. Not public API.
 #[doc(hidden)]

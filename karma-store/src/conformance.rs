@@ -76,6 +76,8 @@ pub fn backend_get_put_scan(b: impl Backend) {
     b.write(batch).unwrap();
     assert_eq!(b.get(Keyspace::Index, &[b'x', 3]).unwrap(), Some(vec![3]));
     assert_eq!(b.get(Keyspace::Refs, &[b'x', 3]).unwrap(), None, "key spaces are separate");
+    let many = b.get_many(Keyspace::Index, &[vec![b'x', 7], vec![b'y'], vec![b'x', 1]]).unwrap();
+    assert_eq!(many, [Some(vec![7]), None, Some(vec![1])], "answers come in the order asked");
     let fwd = b.scan(Keyspace::Index, prefix_range(b"x"), Direction::Forward, 3).unwrap();
     assert_eq!(fwd.iter().map(|(_, v)| v[0]).collect::<Vec<_>>(), [0, 1, 2]);
     let rev = b.scan(Keyspace::Index, prefix_range(b"x"), Direction::Reverse, 2).unwrap();

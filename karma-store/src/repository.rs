@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use karma_core::tree::{ObjectKind, StoreTag, TreeObject, TreeSink, TreeSource};
 use karma_core::{Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
@@ -254,24 +253,6 @@ impl<B: Backend> TreeSource for ObjectSource<'_, B> {
             )));
         }
         Ok(object)
-    }
-
-    fn read_many(&self, locations: &[u64], kind: ObjectKind) -> Result<Vec<TreeObject>> {
-        let keys: Vec<Vec<u8>> = locations.iter().map(|&at| location_key(at).to_vec()).collect();
-        let found = self.backend.get_many(Keyspace::Objects, &keys).map_err(backend_err)?;
-        found
-            .into_par_iter()
-            .zip(locations.par_iter())
-            .map(|(bytes, &at)| {
-                let bytes = bytes.ok_or_else(|| StoreError::corrupt(format!("object {at} ({kind:?}) is missing")))?;
-                let object: TreeObject = decode(RecordKind::TreeObject, &bytes)?;
-                if object.kind() == kind {
-                    Ok(object)
-                } else {
-                    Err(StoreError::corrupt(format!("object {at} is a {:?}, expected a {kind:?}", object.kind())))
-                }
-            })
-            .collect()
     }
 }
 

@@ -2,6 +2,9 @@
 //! yields an error from open, read or verify — never a panic, never a
 //! silently wrong answer.
 
+mod common;
+
+use common::Rng;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
@@ -47,17 +50,6 @@ fn read_all(path: &Path) -> Result<Vec<(karma_store::CommitId, ContentHash)>, St
         return Err(report.problems.join("; "));
     }
     Ok(seen)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]

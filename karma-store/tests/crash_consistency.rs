@@ -6,6 +6,9 @@
 //! `Ok`; kills it with SIGKILL after a random delay; reopens the store,
 //! verifies it, and checks that every acknowledged commit is there.
 
+mod common;
+
+use common::Rng;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -46,18 +49,6 @@ fn crash_child() {
             .expect("commit");
         // Acknowledged: the commit call returned. Tell the parent.
         println!("ACK {}", commit.id.0.to_hex());
-    }
-}
-
-/// A small deterministic generator (xorshift) for delays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 
