@@ -245,21 +245,46 @@ impl<S: TreeSink> Sink<'_, S> {
     }
 }
 
-impl<S: TreeSink> PersistVisitor<Arc<Component>> for Sink<'_, S> {
-    type Error = S::Error;
-    fn store(&self) -> u64 {
-        self.store
+/// A value stored as one object: a component or an edge.
+trait StoredValue: Send + Sync + 'static {
+    fn stored_tag(&self) -> Option<StoreTag>;
+    fn remember_tag(&self, tag: StoreTag);
+    fn hash(&self) -> ContentHash;
+    fn object(this: &Arc<Self>) -> TreeObject;
+}
+
+impl StoredValue for Component {
+    fn stored_tag(&self) -> Option<StoreTag> {
+        self.store_tag()
     }
-    fn value(&mut self, c: &Arc<Component>) -> Result<StoreTag, S::Error> {
-        if let Some(tag) = c.store_tag().filter(|t| t.store == self.store) {
-            return Ok(tag);
-        }
-        let tag = self.write(&c.content_hash(), &TreeObject::Component(Arc::clone(c)))?;
-        let c = Arc::clone(c);
-        self.pending.push(Box::new(move || c.set_store_tag(tag)));
-        Ok(tag)
+    fn remember_tag(&self, tag: StoreTag) {
+        self.set_store_tag(tag);
     }
-    fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
+    fn hash(&self) -> ContentHash {
+        self.content_hash()
+    }
+    fn object(this: &Arc<Self>) -> TreeObject {
+        TreeObject::Component(Arc::clone(this))
+    }
+}
+
+impl StoredValue for Edge {
+    fn stored_tag(&self) -> Option<StoreTag> {
+        self.store_tag()
+    }
+    fn remember_tag(&self, tag: StoreTag) {
+        self.set_store_tag(tag);
+    }
+    fn hash(&self) -> ContentHash {
+        self.content_hash()
+    }
+    fn object(this: &Arc<Self>) -> TreeObject {
+        TreeObject::Edge(Arc::clone(this))
+    }
+}
+
+impl<S: TreeSink> Sink<'_, S> {
+    fn node_object(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
         let object = match self.tree {
             Tree::Components => TreeObject::ComponentNode(node),
             Tree::EdgeSets => TreeObject::EdgeSetNode(node),
@@ -267,27 +292,24 @@ impl<S: TreeSink> PersistVisitor<Arc<Component>> for Sink<'_, S> {
         };
         self.write(hash, &object)
     }
-    fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
-        self.pending.push(set);
-    }
 }
 
-impl<S: TreeSink> PersistVisitor<Arc<Edge>> for Sink<'_, S> {
+impl<S: TreeSink, T: StoredValue> PersistVisitor<Arc<T>> for Sink<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
     }
-    fn value(&mut self, e: &Arc<Edge>) -> Result<StoreTag, S::Error> {
-        if let Some(tag) = e.store_tag().filter(|t| t.store == self.store) {
+    fn value(&mut self, v: &Arc<T>) -> Result<StoreTag, S::Error> {
+        if let Some(tag) = v.stored_tag().filter(|t| t.store == self.store) {
             return Ok(tag);
         }
-        let tag = self.write(&e.content_hash(), &TreeObject::Edge(Arc::clone(e)))?;
-        let e = Arc::clone(e);
-        self.pending.push(Box::new(move || e.set_store_tag(tag)));
+        let tag = self.write(&v.hash(), &T::object(v))?;
+        let v = Arc::clone(v);
+        self.pending.push(Box::new(move || v.remember_tag(tag)));
         Ok(tag)
     }
     fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
-        PersistVisitor::<Arc<Component>>::node(self, node, hash)
+        self.node_object(node, hash)
     }
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
         self.pending.push(set);
@@ -306,7 +328,7 @@ impl<S: TreeSink> PersistVisitor<EdgeSet> for Sink<'_, S> {
         Ok(stored?.tag)
     }
     fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {
-        PersistVisitor::<Arc<Component>>::node(self, node, hash)
+        self.node_object(node, hash)
     }
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>) {
         self.pending.push(set);
