@@ -76,7 +76,8 @@ impl Serialize for ContentHash {
         if serializer.is_human_readable() {
             serializer.serialize_str(&self.to_hex())
         } else {
-            self.0.serialize(serializer)
+            // One length-prefixed byte string, not 32 tuple elements.
+            serializer.serialize_bytes(&self.0)
         }
     }
 }
@@ -87,8 +88,23 @@ impl<'de> Deserialize<'de> for ContentHash {
             let text = String::deserialize(deserializer)?;
             Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("expected 64 hexadecimal digits"))
         } else {
-            <[u8; 32]>::deserialize(deserializer).map(Self)
+            deserializer.deserialize_bytes(HashBytes)
         }
+    }
+}
+
+/// Reads the 32 bytes of a [`ContentHash`] from a binary format.
+struct HashBytes;
+
+impl serde::de::Visitor<'_> for HashBytes {
+    type Value = ContentHash;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("32 bytes")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<ContentHash, E> {
+        <[u8; 32]>::try_from(v).map(ContentHash).map_err(|_| E::invalid_length(v.len(), &self))
     }
 }
 

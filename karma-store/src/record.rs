@@ -42,7 +42,9 @@ pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
+/// Like [`unframe`], for a record whose bytes an enclosing record's checksum
+/// already covered: checks everything but the checksum.
+fn unframe_checked(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes.len() < HEADER || bytes[0] != MAGIC {
         return Err(StoreError::corrupt(format!("a {kind:?} record is truncated or not a record")));
     }
@@ -52,7 +54,11 @@ pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes[2] != kind as u8 {
         return Err(StoreError::corrupt(format!("expected a {kind:?} record, found kind {}", bytes[2])));
     }
-    let payload = &bytes[HEADER..];
+    Ok(&bytes[HEADER..])
+}
+
+pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
+    let payload = unframe_checked(kind, bytes)?;
     if blake3::hash(payload).as_bytes() != &bytes[3..HEADER] {
         return Err(StoreError::corrupt(format!("a {kind:?} record fails its checksum")));
     }
@@ -70,7 +76,15 @@ pub(crate) fn encode<T: Serialize>(kind: RecordKind, value: &T) -> Result<Vec<u8
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(kind: RecordKind, bytes: &[u8]) -> Result<T> {
-    let payload = unframe(kind, bytes)?;
+    decode_payload(kind, unframe(kind, bytes)?)
+}
+
+/// Decodes a record nested in one whose checksum was checked.
+pub(crate) fn decode_checked<T: DeserializeOwned>(kind: RecordKind, bytes: &[u8]) -> Result<T> {
+    decode_payload(kind, unframe_checked(kind, bytes)?)
+}
+
+fn decode_payload<T: DeserializeOwned>(kind: RecordKind, payload: &[u8]) -> Result<T> {
     let (value, read) = bincode::serde::decode_from_slice(payload, config())
         .map_err(|e| StoreError::corrupt(format!("a {kind:?} record does not decode: {e}")))?;
     if read != payload.len() {

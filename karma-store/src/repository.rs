@@ -639,16 +639,16 @@ impl<B: Backend> Repository<B> {
         let scan = |prefix: Vec<u8>| self.index_scan(&prefix);
         let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
         let mut out: Vec<(u64, ParamChange)> = Vec::new();
-        for (k, v) in scan(initial_prefix(key))? {
-            let initial: InitialParams = decode(RecordKind::InitialParams, &v)?;
+        for (k, v, checked) in scan(initial_prefix(key))? {
+            let initial: InitialParams = decode_entry(RecordKind::InitialParams, &v, checked)?;
             if let Some((_, value)) = initial.params.into_iter().find(|(n, _)| n == param) {
                 let (commit, timestamp) = (initial.event.commit, initial.event.timestamp);
                 let change = ParamChange { commit, timestamp, value: Some(value) };
                 out.push((seq(&k)?, change));
             }
         }
-        for (k, v) in scan(param_prefix(key, param))? {
-            out.push((seq(&k)?, decode(RecordKind::ParamEntry, &v)?));
+        for (k, v, checked) in scan(param_prefix(key, param))? {
+            out.push((seq(&k)?, decode_entry(RecordKind::ParamEntry, &v, checked)?));
         }
         out.sort_by_key(|(s, _)| *s);
         Ok(out.into_iter().map(|(_, c)| c).collect())
@@ -659,11 +659,11 @@ impl<B: Backend> Repository<B> {
     pub fn lineage(&self, key: &Key) -> Result<Lineage> {
         let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
         let mut events: Vec<(u64, LineageEvent)> = Vec::new();
-        for (k, v) in self.index_scan(&initial_prefix(key))? {
-            events.push((seq(&k)?, decode::<InitialParams>(RecordKind::InitialParams, &v)?.event));
+        for (k, v, checked) in self.index_scan(&initial_prefix(key))? {
+            events.push((seq(&k)?, decode_entry::<InitialParams>(RecordKind::InitialParams, &v, checked)?.event));
         }
-        for (k, v) in self.index_scan(&lineage_prefix(key))? {
-            events.push((seq(&k)?, decode(RecordKind::LineageEntry, &v)?));
+        for (k, v, checked) in self.index_scan(&lineage_prefix(key))? {
+            events.push((seq(&k)?, decode_entry(RecordKind::LineageEntry, &v, checked)?));
         }
         events.sort_by_key(|(s, _)| *s);
         Ok(Lineage { key: key.clone(), events: events.into_iter().map(|(_, e)| e).collect() })
@@ -740,13 +740,11 @@ impl<B: Backend> Repository<B> {
 
     /// Index entries under `prefix`, in key order: the sorted index plus
     /// the segments not merged into it yet.
-    fn index_scan(&self, prefix: &[u8]) -> Result<Vec<IndexEntry>> {
-        let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
+    fn index_scan(&self, prefix: &[u8]) -> Result<Vec<ScannedEntry>> {
+        let sorted = self
             .backend
             .scan(Keyspace::Index, prefix_range(prefix), Direction::Forward, usize::MAX)
-            .map_err(backend_err)?
-            .into_iter()
-            .collect();
+            .map_err(backend_err)?;
         let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
         let from = match memtable.last_seq {
             Some(seq) => Bound::Excluded(segment_key(seq)),
@@ -762,8 +760,15 @@ impl<B: Backend> Repository<B> {
             memtable.last_seq = Some(seq);
         }
         let (lo, hi) = prefix_range(prefix);
-        merged.extend(memtable.entries.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone())));
-        Ok(merged.into_iter().collect())
+        // Entries read from segments were checked with their segment.
+        let pending = memtable.entries.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone(), Checked::Already));
+        if sorted.is_empty() {
+            return Ok(pending.collect());
+        }
+        let mut all: std::collections::BTreeMap<Vec<u8>, (Vec<u8>, Checked)> =
+            sorted.into_iter().map(|(k, v)| (k, (v, Checked::No))).collect();
+        all.extend(pending.map(|(k, v, c)| (k, (v, c))));
+        Ok(all.into_iter().map(|(k, (v, c))| (k, v, c)).collect())
     }
 
     /// Counts newly staged index entries; true when it is time to merge.
@@ -821,6 +826,25 @@ fn expect_ref(batch: &mut WriteBatch, reference: &RefName, expected: Option<Comm
 
 /// One index entry: its key and its (framed) value.
 type IndexEntry = (Vec<u8>, Vec<u8>);
+
+/// Whether an index entry's checksum still needs checking.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checked {
+    /// Read from a segment whose checksum covered it.
+    Already,
+    /// Read on its own from the sorted index.
+    No,
+}
+
+/// An index entry as a query reads it.
+type ScannedEntry = (Vec<u8>, Vec<u8>, Checked);
+
+fn decode_entry<T: serde::de::DeserializeOwned>(kind: RecordKind, bytes: &[u8], checked: Checked) -> Result<T> {
+    match checked {
+        Checked::Already => record::decode_checked(kind, bytes),
+        Checked::No => decode(kind, bytes),
+    }
+}
 
 /// The param-history and lineage entries of `delta`.
 fn index_delta(
