@@ -102,6 +102,7 @@ fn trials(count: usize, seed: u64) {
         acked_total += acked.len();
         check_store(&path, &acked, trial % 10 == 9);
     }
+    println!("{acked_total} commits acknowledged in {count} trials");
     // The trials must have exercised commits, not only start-up.
     assert!(acked_total > count, "only {acked_total} commits acknowledged in {count} trials");
 }
