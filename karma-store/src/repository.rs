@@ -761,13 +761,18 @@ impl<B: Backend> Repository<B> {
         }
         let (lo, hi) = prefix_range(prefix);
         // Entries read from segments were checked with their segment.
-        let pending = memtable.entries.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone(), Checked::Already));
+        let mut pending = memtable.entries.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone(), Checked::Already));
         if sorted.is_empty() {
             return Ok(pending.collect());
         }
+        let Some(first) = pending.next() else {
+            return Ok(sorted.into_iter().map(|(k, v)| (k, v, Checked::No)).collect());
+        };
+        // Both hold entries (a merge by another handle may have copied some
+        // into the sorted index already): union by key.
         let mut all: std::collections::BTreeMap<Vec<u8>, (Vec<u8>, Checked)> =
             sorted.into_iter().map(|(k, v)| (k, (v, Checked::No))).collect();
-        all.extend(pending.map(|(k, v, c)| (k, (v, c))));
+        all.extend(std::iter::once(first).chain(pending).map(|(k, v, c)| (k, (v, c))));
         Ok(all.into_iter().map(|(k, (v, c))| (k, v, c)).collect())
     }
 
