@@ -247,6 +247,13 @@ impl<S: TreeSink> Sink<'_, S> {
 
 /// A value stored as one object: a component or an edge.
 trait StoredValue: Send + Sync + 'static {
+    /// The key it is stored under in its trie.
+    type Key;
+    /// Its object kind, and the kind of its trie's nodes.
+    const KIND: ObjectKind;
+    const NODE_KIND: ObjectKind;
+    fn key(&self) -> Self::Key;
+    fn from_object(object: TreeObject) -> Option<Arc<Self>>;
     fn stored_tag(&self) -> Option<StoreTag>;
     fn remember_tag(&self, tag: StoreTag);
     fn hash(&self) -> ContentHash;
@@ -254,6 +261,18 @@ trait StoredValue: Send + Sync + 'static {
 }
 
 impl StoredValue for Component {
+    type Key = Key;
+    const KIND: ObjectKind = ObjectKind::Component;
+    const NODE_KIND: ObjectKind = ObjectKind::ComponentNode;
+    fn key(&self) -> Key {
+        self.key().clone()
+    }
+    fn from_object(object: TreeObject) -> Option<Arc<Self>> {
+        match object {
+            TreeObject::Component(c) => Some(c),
+            _ => None,
+        }
+    }
     fn stored_tag(&self) -> Option<StoreTag> {
         self.store_tag()
     }
@@ -269,6 +288,18 @@ impl StoredValue for Component {
 }
 
 impl StoredValue for Edge {
+    type Key = EdgeId;
+    const KIND: ObjectKind = ObjectKind::Edge;
+    const NODE_KIND: ObjectKind = ObjectKind::EdgeNode;
+    fn key(&self) -> EdgeId {
+        self.id().clone()
+    }
+    fn from_object(object: TreeObject) -> Option<Arc<Self>> {
+        match object {
+            TreeObject::Edge(e) => Some(e),
+            _ => None,
+        }
+    }
     fn stored_tag(&self) -> Option<StoreTag> {
         self.store_tag()
     }
@@ -355,37 +386,20 @@ impl<'a, S: TreeSource> Source<'a, S> {
     }
 }
 
-impl<S: TreeSource> LoadVisitor<Key, Arc<Component>> for Source<'_, S> {
+impl<S: TreeSource, T: StoredValue> LoadVisitor<T::Key, Arc<T>> for Source<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.reader.store_id()
     }
     fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
-        Source::node(self, location, ObjectKind::ComponentNode)
+        Source::node(self, location, T::NODE_KIND)
     }
-    fn value(&mut self, location: u64) -> Result<(Key, Arc<Component>), S::Error> {
-        let TreeObject::Component(c) = self.reader.read(location, ObjectKind::Component)? else {
-            return Err(corrupt(format!("object {location}: expected a component")).into());
+    fn value(&mut self, location: u64) -> Result<(T::Key, Arc<T>), S::Error> {
+        let Some(v) = T::from_object(self.reader.read(location, T::KIND)?) else {
+            return Err(corrupt(format!("object {location}: expected {:?}", T::KIND)).into());
         };
-        c.set_store_tag(StoreTag { store: self.reader.store_id(), location });
-        Ok((c.key().clone(), c))
-    }
-}
-
-impl<S: TreeSource> LoadVisitor<EdgeId, Arc<Edge>> for Source<'_, S> {
-    type Error = S::Error;
-    fn store(&self) -> u64 {
-        self.reader.store_id()
-    }
-    fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
-        Source::node(self, location, ObjectKind::EdgeNode)
-    }
-    fn value(&mut self, location: u64) -> Result<(EdgeId, Arc<Edge>), S::Error> {
-        let TreeObject::Edge(e) = self.reader.read(location, ObjectKind::Edge)? else {
-            return Err(corrupt(format!("object {location}: expected an edge")).into());
-        };
-        e.set_store_tag(StoreTag { store: self.reader.store_id(), location });
-        Ok((e.id().clone(), e))
+        v.remember_tag(StoreTag { store: self.reader.store_id(), location });
+        Ok((v.key(), v))
     }
 }
 
