@@ -58,7 +58,10 @@ impl Key {
         &self.0
     }
 
-    pub(crate) fn stable_hash(&self) -> u64 {
+    /// A 64-bit hash of the key that is the same on every machine and in
+    /// every version (the snapshot trie is laid out by it). Different keys
+    /// can share one, rarely.
+    pub fn stable_hash(&self) -> u64 {
         crate::hash::stable_hash64(self.0.as_bytes())
     }
 }

@@ -134,6 +134,12 @@ impl Snapshot {
         self.components.iter().map(|(_, c)| &**c)
     }
 
+    /// Every component as its shared `Arc`, in no particular order: for
+    /// indexes that keep components without copying them.
+    pub fn component_arcs(&self) -> impl ExactSizeIterator<Item = &Arc<Component>> + '_ {
+        self.components.iter().map(|(_, c)| c)
+    }
+
     /// Every component, sorted by key.
     pub fn components_sorted(&self) -> Vec<&Component> {
         self.components.sorted().into_iter().map(|(_, c)| &**c).collect()
@@ -142,6 +148,31 @@ impl Snapshot {
     /// Every edge, in no particular order.
     pub fn edges(&self) -> impl Iterator<Item = &Edge> + '_ {
         self.edges.iter().flat_map(|(_, set)| set.iter().map(|(_, e)| &**e))
+    }
+
+    /// Every component's outgoing edges, grouped by the dependent's key, in
+    /// no particular order: one pass over the edges without a lookup per
+    /// component (components without edges are skipped).
+    pub fn edges_by_source(&self) -> impl Iterator<Item = (&Key, impl Iterator<Item = &Edge> + '_)> + '_ {
+        self.edges.iter().map(|(from, set)| (from, set.iter().map(|(_, e)| &**e)))
+    }
+
+    /// The ids of every component's outgoing edges, grouped by source and
+    /// split into up to 32 disjoint parts, to be walked from several
+    /// threads. Ids are stored inline, so this reads no edge records: the
+    /// fast way to index the graph's structure.
+    pub fn edge_ids_by_source_sharded(
+        &self,
+    ) -> impl Iterator<Item = impl Iterator<Item = (&Key, impl Iterator<Item = &EdgeId> + '_)> + Send + '_> + '_ {
+        self.edges.shards().map(|shard| shard.map(|(from, set)| (from, set.iter().map(|(id, _)| id))))
+    }
+
+    /// [`component_arcs`](Self::component_arcs) split into up to 32
+    /// disjoint parts, to be walked from several threads.
+    pub fn component_arcs_sharded(
+        &self,
+    ) -> impl Iterator<Item = impl Iterator<Item = &Arc<Component>> + Send + '_> + '_ {
+        self.components.shards().map(|shard| shard.map(|(_, c)| c))
     }
 
     /// Every edge, sorted by (from, to, kind).

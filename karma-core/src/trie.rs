@@ -339,6 +339,14 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
         Iter { stack: vec![self.root.entries.iter()], bucket: [].iter(), remaining: self.len }
     }
 
+    /// Iterators over disjoint parts of the trie (one per child of the root)
+    /// that together yield every entry once: to walk it from several threads.
+    pub(crate) fn shards(&self) -> impl Iterator<Item = Shard<'_, K, V>> + '_ {
+        self.root.entries.iter().map(|e| {
+            Shard(Iter { stack: vec![std::slice::from_ref(e).iter()], bucket: [].iter(), remaining: usize::MAX })
+        })
+    }
+
     /// Entries sorted by key.
     pub(crate) fn sorted(&self) -> Vec<(&K, &V)> {
         let mut all: Vec<_> = self.iter().collect();
@@ -605,6 +613,7 @@ fn diff_small<'a, K: TrieKey, V: TrieValue>(
 pub(crate) struct Iter<'a, K, V> {
     stack: Vec<std::slice::Iter<'a, Entry<K, V>>>,
     bucket: std::slice::Iter<'a, (K, V)>,
+    /// Entries left; `usize::MAX` for a shard, whose size is not known.
     remaining: usize,
 }
 
@@ -633,11 +642,22 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        if self.remaining > usize::MAX / 2 { (0, None) } else { (self.remaining, Some(self.remaining)) }
     }
 }
 
 impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
+
+/// One of a trie's shards: the entries under one child of the root.
+pub(crate) struct Shard<'a, K, V>(Iter<'a, K, V>);
+
+impl<'a, K, V> Iterator for Shard<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
 
 impl<K: TrieKey, V: TrieValue> PartialEq for Trie<K, V> {
     /// Same version, or same length and Merkle hash.

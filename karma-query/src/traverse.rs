@@ -1,12 +1,19 @@
-//! Transitive dependents and dependencies, with a witness path for each.
+//! Transitive dependents and dependencies: a parallel, direction-optimising
+//! breadth-first search over the view's compressed rows, with a witness path
+//! for every node it reaches.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use karma_core::Key;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::view::{NodeId, View};
+use crate::view::{Csr, NodeId, View};
 
 /// Which way a traversal walks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Towards what depends on the start (edges backwards): its dependents.
     Dependents,
@@ -14,8 +21,18 @@ pub enum Direction {
     Dependencies,
 }
 
+impl Direction {
+    /// The other way.
+    pub fn reversed(self) -> Self {
+        match self {
+            Self::Dependents => Self::Dependencies,
+            Self::Dependencies => Self::Dependents,
+        }
+    }
+}
+
 /// Limits of a traversal.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Traversal {
     /// Stop after this many hops (`None`: no limit).
     pub max_depth: Option<u32>,
@@ -25,7 +42,7 @@ pub struct Traversal {
 }
 
 /// A component a traversal reached.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reached {
     /// The component.
     pub key: Key,
@@ -36,11 +53,327 @@ pub struct Reached {
     pub path: Vec<Key>,
 }
 
+const UNREACHED: u32 = u32::MAX;
+/// Below this many frontier nodes a level runs on one thread.
+const PARALLEL_FRONTIER: usize = 2048;
+/// Beamer's switching parameters: go bottom-up when the frontier's edges
+/// exceed the unexplored edges / ALPHA; back top-down when the frontier
+/// holds fewer than n / BETA nodes.
+const ALPHA: u64 = 14;
+const BETA: u64 = 24;
+
+/// The result of a breadth-first traversal: for every node, its distance
+/// from the nearest source and the node it was reached from. Compact (two
+/// `u32` per node); paths are rebuilt on demand.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    depth: Vec<u32>,
+    parent: Vec<NodeId>,
+    reached: usize,
+}
+
+impl Reach {
+    /// How many nodes were reached, sources excluded.
+    pub fn len(&self) -> usize {
+        self.reached
+    }
+
+    /// Whether none were.
+    pub fn is_empty(&self) -> bool {
+        self.reached == 0
+    }
+
+    /// The distance of `id` from the nearest source (`Some(0)` for a
+    /// source), or `None` if it was not reached.
+    pub fn depth(&self, id: NodeId) -> Option<u32> {
+        self.depth.get(id as usize).copied().filter(|&d| d != UNREACHED)
+    }
+
+    /// Whether `id` was reached (sources excluded).
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.depth(id).is_some_and(|d| d > 0)
+    }
+
+    /// One shortest path from a source to `id`, both ends included; empty
+    /// when `id` was not reached.
+    pub fn path(&self, id: NodeId) -> Vec<NodeId> {
+        if self.depth(id).is_none() {
+            return Vec::new();
+        }
+        let mut path = vec![id];
+        let mut at = id;
+        while self.depth[at as usize] > 0 {
+            at = self.parent[at as usize];
+            path.push(at);
+        }
+        path.reverse();
+        path
+    }
+
+    /// The reached nodes (sources excluded), nearest first, ties by id (key
+    /// order).
+    pub fn ids(&self) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = (0..self.depth.len() as NodeId)
+            .into_par_iter()
+            .filter(|&i| self.depth[i as usize] != UNREACHED && self.depth[i as usize] > 0)
+            .collect();
+        out.par_sort_by_key(|&i| self.depth[i as usize]);
+        out
+    }
+
+    /// The reached nodes as a membership vector over all ids (sources
+    /// excluded).
+    pub fn members(&self) -> Vec<bool> {
+        self.depth.iter().map(|&d| d != UNREACHED && d > 0).collect()
+    }
+
+    /// The results with keys and witness paths, nearest first.
+    pub fn to_reached(&self, view: &View) -> Vec<Reached> {
+        self.ids()
+            .into_iter()
+            .map(|id| Reached {
+                key: view.key(id).clone(),
+                depth: self.depth[id as usize],
+                path: self.path(id).into_iter().map(|n| view.key(n).clone()).collect(),
+            })
+            .collect()
+    }
+}
+
+/// Which edge kinds a traversal follows: one flag per kind id of the view.
+pub(crate) struct EdgeFilter(Option<Vec<bool>>);
+
+impl EdgeFilter {
+    pub(crate) fn new(view: &View, kinds: Option<&[String]>) -> Self {
+        Self(kinds.map(|kinds| view.edge_kind_labels().iter().map(|k| kinds.iter().any(|w| w == k)).collect()))
+    }
+
+    #[inline]
+    fn allows(&self, rows: &Csr, pos: usize) -> bool {
+        self.0.as_ref().is_none_or(|ok| ok[rows.kind_at(pos) as usize])
+    }
+}
+
+/// Breadth-first search from `sources` in `direction`.
+///
+/// Direction-optimising (Beamer et al.): while the frontier is small, each
+/// frontier node pushes to its unvisited neighbours (top-down); once the
+/// frontier's edges outnumber a fraction of the unexplored ones, every
+/// unvisited node instead looks for one parent in the frontier and stops at
+/// the first (bottom-up), which skips most edges of a dense middle level.
+/// Both kinds of level run on rayon's pool.
+pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, limits: &Traversal) -> Reach {
+    let (out, inn) = view.adjacency(direction);
+    let filter = EdgeFilter::new(view, limits.edge_kinds.as_deref());
+    let n = view.len();
+    let words = n.div_ceil(64);
+    let depth: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect();
+    let parent: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect();
+    let visited: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
+    let mut frontier: Vec<NodeId> = Vec::new();
+    for &s in sources {
+        if visited[s as usize / 64].fetch_or(1 << (s % 64), Relaxed) & (1 << (s % 64)) == 0 {
+            depth[s as usize].store(0, Relaxed);
+            parent[s as usize].store(s, Relaxed);
+            frontier.push(s);
+        }
+    }
+    let total_edges = out.edge_count() as u64;
+    let mut explored: u64 = frontier.iter().map(|&s| u64::from(out.degree(s))).sum();
+    let mut reached = 0usize;
+    let mut level = 0u32;
+    let mut bottom_up: Option<Vec<u64>> = None;
+    loop {
+        if limits.max_depth.is_some_and(|m| level >= m) {
+            break;
+        }
+        level += 1;
+        let frontier_edges: u64 = match &bottom_up {
+            None => frontier.iter().map(|&s| u64::from(out.degree(s))).sum(),
+            Some(_) => 0,
+        };
+        if let Some(bits) = bottom_up.take() {
+            let (next, count, count_edges) = bottom_up_step(out, inn, &filter, &bits, &visited, &depth, &parent, level);
+            if count == 0 {
+                break;
+            }
+            reached += count;
+            explored += count_edges;
+            if (count as u64) < n as u64 / BETA {
+                frontier = bits_to_list(&next);
+            } else {
+                bottom_up = Some(next);
+            }
+        } else {
+            if frontier.is_empty() {
+                break;
+            }
+            let unexplored = total_edges.saturating_sub(explored);
+            if frontier.len() >= PARALLEL_FRONTIER && frontier_edges > unexplored / ALPHA {
+                let mut bits = vec![0u64; words];
+                for &f in &frontier {
+                    bits[f as usize / 64] |= 1 << (f % 64);
+                }
+                level -= 1;
+                bottom_up = Some(bits);
+                continue;
+            }
+            let next = top_down_step(out, &filter, &frontier, &visited, &depth, &parent, level);
+            reached += next.len();
+            explored += next.iter().map(|&s| u64::from(out.degree(s))).sum::<u64>();
+            frontier = next;
+        }
+    }
+    Reach {
+        depth: depth.into_iter().map(AtomicU32::into_inner).collect(),
+        parent: parent.into_iter().map(AtomicU32::into_inner).collect(),
+        reached,
+    }
+}
+
+fn top_down_step(
+    out: &Csr,
+    filter: &EdgeFilter,
+    frontier: &[NodeId],
+    visited: &[AtomicU64],
+    depth: &[AtomicU32],
+    parent: &[AtomicU32],
+    level: u32,
+) -> Vec<NodeId> {
+    if frontier.len() < PARALLEL_FRONTIER {
+        // One thread: plain loads and stores, no read-modify-write.
+        let mut next = Vec::with_capacity(frontier.len() * 2);
+        for &u in frontier {
+            for pos in out.range(u) {
+                let v = out.targets[pos];
+                let (w, bit) = (v as usize / 64, 1u64 << (v % 64));
+                let word = visited[w].load(Relaxed);
+                if word & bit != 0 || !filter.allows(out, pos) {
+                    continue;
+                }
+                visited[w].store(word | bit, Relaxed);
+                depth[v as usize].store(level, Relaxed);
+                parent[v as usize].store(u, Relaxed);
+                next.push(v);
+            }
+        }
+        return next;
+    }
+    frontier
+        .par_chunks(256)
+        .map(|chunk| {
+            let mut next = Vec::new();
+            for &u in chunk {
+                for pos in out.range(u) {
+                    let v = out.targets[pos];
+                    let (w, bit) = (v as usize / 64, 1u64 << (v % 64));
+                    if visited[w].load(Relaxed) & bit != 0 || !filter.allows(out, pos) {
+                        continue;
+                    }
+                    if visited[w].fetch_or(bit, Relaxed) & bit == 0 {
+                        depth[v as usize].store(level, Relaxed);
+                        parent[v as usize].store(u, Relaxed);
+                        next.push(v);
+                    }
+                }
+            }
+            next
+        })
+        .flatten_iter()
+        .collect()
+}
+
+/// One bottom-up level: every unvisited node looks for a parent in the
+/// frontier. Each 64-node word is owned by one task, so the visited words
+/// are updated without read-modify-write races.
+#[allow(clippy::too_many_arguments)]
+fn bottom_up_step(
+    out: &Csr,
+    inn: &Csr,
+    filter: &EdgeFilter,
+    frontier: &[u64],
+    visited: &[AtomicU64],
+    depth: &[AtomicU32],
+    parent: &[AtomicU32],
+    level: u32,
+) -> (Vec<u64>, usize, u64) {
+    let n = depth.len();
+    let mut next = vec![0u64; frontier.len()];
+    let (count, edges) = next
+        .par_iter_mut()
+        .enumerate()
+        .with_min_len(64)
+        .map(|(w, next_word)| {
+            let seen = visited[w].load(Relaxed);
+            let valid = if (w + 1) * 64 <= n { u64::MAX } else { (1u64 << (n - w * 64)) - 1 };
+            let mut todo = !seen & valid;
+            let (mut count, mut edges) = (0usize, 0u64);
+            while todo != 0 {
+                let b = todo.trailing_zeros();
+                todo &= todo - 1;
+                let v = (w * 64) as NodeId + b;
+                for pos in inn.range(v) {
+                    let u = inn.targets[pos];
+                    if frontier[u as usize / 64] & (1 << (u % 64)) != 0 && filter.allows(inn, pos) {
+                        depth[v as usize].store(level, Relaxed);
+                        parent[v as usize].store(u, Relaxed);
+                        *next_word |= 1 << b;
+                        count += 1;
+                        edges += u64::from(out.degree(v));
+                        break;
+                    }
+                }
+            }
+            visited[w].store(seen | *next_word, Relaxed);
+            (count, edges)
+        })
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    (next, count, edges)
+}
+
+fn bits_to_list(bits: &[u64]) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    for (w, &word) in bits.iter().enumerate() {
+        let mut word = word;
+        while word != 0 {
+            out.push((w * 64) as NodeId + word.trailing_zeros());
+            word &= word - 1;
+        }
+    }
+    out
+}
+
+impl View {
+    /// Breadth-first search from every id in `sources` at once (a
+    /// multi-source pass: each node is reported once, at its distance from
+    /// the nearest source).
+    ///
+    /// ```
+    /// use karma_core::{Component, EdgeKind, Graph};
+    /// use karma_query::{Direction, Traversal, View};
+    ///
+    /// let mut g = Graph::new();
+    /// for name in ["db", "api", "gateway"] {
+    ///     g.insert(Component::new("Node", name)?)?;
+    /// }
+    /// g.connect("Node/api", "Node/db", EdgeKind::DependsOn, [])?;
+    /// g.connect("Node/gateway", "Node/api", EdgeKind::DependsOn, [])?;
+    /// let view = View::new(&g);
+    /// let db = view.id(&"Node/db".parse()?).unwrap();
+    /// let reach = view.reach(&[db], Direction::Dependents, &Traversal::default());
+    /// assert_eq!(reach.len(), 2);
+    /// let gateway = view.id(&"Node/gateway".parse()?).unwrap();
+    /// assert_eq!(reach.depth(gateway), Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reach(&self, sources: &[NodeId], direction: crate::Direction, limits: &Traversal) -> Reach {
+        bfs(self, sources, direction, limits)
+    }
+}
+
 /// Every component reachable from `start` in `direction`, nearest first (ties
 /// in key order), each with its distance and one shortest witness path.
-///
-/// Breadth-first over the view's compressed rows with a bitset of visited
-/// nodes; the start itself is not reported.
+/// The start itself is not reported.
 ///
 /// ```
 /// use karma_core::{Component, EdgeKind, Graph};
@@ -60,53 +393,5 @@ pub struct Reached {
 /// ```
 pub fn reachable(view: &View, start: &Key, direction: Direction, limits: &Traversal) -> Result<Vec<Reached>> {
     let start = view.require(start)?;
-    let rows = view.adjacency(direction);
-    let n = view.len();
-    let mut visited = vec![0u64; n.div_ceil(64)];
-    let mut parent: Vec<NodeId> = vec![NodeId::MAX; n];
-    let mut depth_of: Vec<u32> = vec![0; n];
-    let mark = |visited: &mut Vec<u64>, id: NodeId| {
-        let (w, b) = (id as usize / 64, id % 64);
-        let seen = visited[w] & (1 << b) != 0;
-        visited[w] |= 1 << b;
-        seen
-    };
-    mark(&mut visited, start);
-    let mut order: Vec<NodeId> = Vec::new();
-    let mut frontier = vec![start];
-    let mut depth = 0;
-    while !frontier.is_empty() && limits.max_depth.is_none_or(|m| depth < m) {
-        depth += 1;
-        let mut next = Vec::new();
-        for &node in &frontier {
-            for (to, kind) in rows.neighbours(node) {
-                if let Some(kinds) = &limits.edge_kinds
-                    && !kinds.iter().any(|k| k == view.edge_kind_label(kind))
-                {
-                    continue;
-                }
-                if !mark(&mut visited, to) {
-                    parent[to as usize] = node;
-                    depth_of[to as usize] = depth;
-                    next.push(to);
-                }
-            }
-        }
-        next.sort_unstable();
-        order.extend(&next);
-        frontier = next;
-    }
-    Ok(order
-        .into_iter()
-        .map(|id| {
-            let mut path = vec![view.key(id).clone()];
-            let mut at = id;
-            while at != start {
-                at = parent[at as usize];
-                path.push(view.key(at).clone());
-            }
-            path.reverse();
-            Reached { key: view.key(id).clone(), depth: depth_of[id as usize], path }
-        })
-        .collect())
+    Ok(bfs(view, &[start], direction, limits).to_reached(view))
 }

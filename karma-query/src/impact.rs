@@ -1,0 +1,452 @@
+//! Parameter-level impact ("which components depend on this parameter?")
+//! and change impact (the blast radius of a delta).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use karma_core::{ComponentChange, Delta, EdgeKind, Key, Name, Snapshot};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{QueryError, Result};
+use crate::traverse::{Direction, Traversal};
+use crate::view::{NodeId, View};
+
+/// A param of a component: one link of an impact chain.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ParamRef {
+    /// The component.
+    pub key: Key,
+    /// The param.
+    pub param: Name,
+}
+
+impl std::fmt::Display for ParamRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.key, self.param)
+    }
+}
+
+/// A param reached by a parameter-impact query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImpactedParam {
+    /// The component and param reached.
+    pub target: ParamRef,
+    /// References followed from the start.
+    pub depth: u32,
+    /// Why: the start param, then each param that reads an output derived
+    /// from the previous one, ending with `target`.
+    pub chain: Vec<ParamRef>,
+}
+
+/// Reference edges indexed for param-level traversal, built on first use
+/// and kept with the view.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RefIndex {
+    /// Per kind id: whether every param of the kind feeds every output (no
+    /// schema, or no output declares what it derives from).
+    kind_feeds_all: Vec<bool>,
+    names: Vec<Name>,
+    name_ids: FxHashMap<Name, u32>,
+    /// Per producer: `incoming[offsets[p]..offsets[p + 1]]`, each the param
+    /// node of the consumer and the producer output it reads.
+    offsets: Vec<u32>,
+    incoming: Vec<(u32, u32)>,
+    /// Param nodes: a (consumer, param) pair that holds references.
+    node_component: Vec<NodeId>,
+    node_param: Vec<u32>,
+}
+
+impl RefIndex {
+    pub(crate) fn build(view: &View) -> Self {
+        let index = view.key_index();
+        let shards: Vec<_> = view.snapshot().edge_ids_by_source_sharded().collect();
+        // (producer, consumer, param, output) per reference edge.
+        let mut refs: Vec<(NodeId, NodeId, Name, Name)> = shards
+            .into_par_iter()
+            .flat_map_iter(|shard| {
+                let index = &index;
+                shard.flat_map(move |(from, ids)| {
+                    let from = index.get(from);
+                    ids.filter_map(move |id| match &id.kind {
+                        EdgeKind::Reference { param, output } => {
+                            Some((index.get(&id.to)?, from?, param.clone(), output.clone()))
+                        }
+                        _ => None,
+                    })
+                })
+            })
+            .collect();
+        let mut this = Self {
+            kind_feeds_all: view
+                .kind_names()
+                .iter()
+                .map(|kind| {
+                    view.snapshot().schema(kind).is_none_or(|s| s.outputs.iter().all(|o| o.derives_from.is_none()))
+                })
+                .collect(),
+            ..Self::default()
+        };
+        let mut interned: Vec<(NodeId, NodeId, u32, u32)> = Vec::with_capacity(refs.len());
+        for (producer, consumer, param, output) in refs.drain(..) {
+            let param = this.intern(param);
+            let output = this.intern(output);
+            interned.push((producer, consumer, param, output));
+        }
+        // Param nodes, numbered in (consumer, param) order.
+        let mut nodes: Vec<(NodeId, u32)> = interned.iter().map(|&(_, c, p, _)| (c, p)).collect();
+        nodes.par_sort_unstable();
+        nodes.dedup();
+        this.node_component = nodes.iter().map(|&(c, _)| c).collect();
+        this.node_param = nodes.iter().map(|&(_, p)| p).collect();
+        let node_of = |c: NodeId, p: u32| nodes.binary_search(&(c, p)).map_or(0, |i| i as u32);
+        let mut entries: Vec<(NodeId, u32, u32)> =
+            interned.par_iter().map(|&(producer, c, p, o)| (producer, node_of(c, p), o)).collect();
+        entries.par_sort_unstable();
+        let n = view.len();
+        let mut offsets = vec![0u32; n + 1];
+        for &(producer, _, _) in &entries {
+            offsets[producer as usize + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        this.offsets = offsets;
+        this.incoming = entries.into_iter().map(|(_, node, output)| (node, output)).collect();
+        this
+    }
+
+    fn intern(&mut self, name: Name) -> u32 {
+        if let Some(&id) = self.name_ids.get(&name) {
+            return id;
+        }
+        self.names.push(name.clone());
+        let id = (self.names.len() - 1) as u32;
+        self.name_ids.insert(name, id);
+        id
+    }
+
+    fn name_id(&self, name: &str) -> Option<u32> {
+        self.name_ids.get(name).copied()
+    }
+
+    fn incoming(&self, producer: NodeId) -> &[(u32, u32)] {
+        &self.incoming[self.offsets[producer as usize] as usize..self.offsets[producer as usize + 1] as usize]
+    }
+}
+
+/// Which outputs of a component a param feeds.
+enum Outputs {
+    All,
+    Some(Vec<u32>),
+}
+
+/// The outputs of `id` derived from `param`: from its kind's schema where
+/// the schema declares them, all of them otherwise.
+fn outputs_of(view: &View, refs: &RefIndex, id: NodeId, param: &str) -> Outputs {
+    if refs.kind_feeds_all[view.kind_of(id) as usize] {
+        return Outputs::All;
+    }
+    let Some(schema) = view.snapshot().schema(view.kind(id)) else { return Outputs::All };
+    let component = view.component(id);
+    let mut out = Vec::new();
+    for (name, _) in component.outputs().iter() {
+        let derived = schema.output_spec(name).is_none_or(|spec| spec.derives_from_param(param));
+        if derived && let Some(o) = refs.name_id(name) {
+            out.push(o);
+        }
+    }
+    // Declared outputs not (yet) set can still be read by references.
+    for spec in schema.outputs_derived_from(param) {
+        if let Some(o) = refs.name_id(&spec.name)
+            && !out.contains(&o)
+        {
+            out.push(o);
+        }
+    }
+    Outputs::Some(out)
+}
+
+/// The result of a parameter-impact traversal, compact: per reached param
+/// node its depth and the node it was reached from.
+#[derive(Debug)]
+pub struct ParamReach<'v> {
+    view: &'v View,
+    refs: &'v RefIndex,
+    sources: Vec<ParamRef>,
+    depth: Vec<u32>,
+    /// A param node, or `SOURCE + i` for source `i`.
+    parent: Vec<u32>,
+    order: Vec<u32>,
+}
+
+const UNREACHED: u32 = u32::MAX;
+const SOURCE: u32 = 1 << 31;
+
+impl ParamReach<'_> {
+    /// How many params were reached.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether none were.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The distinct components whose params were reached, in key order.
+    pub fn components(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self.order.iter().map(|&n| self.refs.node_component[n as usize]).collect();
+        ids.par_sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Every reached param with its chain, nearest first (ties by key, then
+    /// param).
+    pub fn to_results(&self) -> Vec<ImpactedParam> {
+        let mut out: Vec<ImpactedParam> = self
+            .order
+            .iter()
+            .map(|&node| {
+                let mut chain = vec![self.param_ref(node)];
+                let mut at = self.parent[node as usize];
+                while at < SOURCE {
+                    chain.push(self.param_ref(at));
+                    at = self.parent[at as usize];
+                }
+                chain.push(self.sources[(at - SOURCE) as usize].clone());
+                chain.reverse();
+                ImpactedParam { target: self.param_ref(node), depth: self.depth[node as usize], chain }
+            })
+            .collect();
+        out.sort_by(|a, b| (a.depth, &a.target).cmp(&(b.depth, &b.target)));
+        out
+    }
+
+    fn param_ref(&self, node: u32) -> ParamRef {
+        ParamRef {
+            key: self.view.key(self.refs.node_component[node as usize]).clone(),
+            param: self.refs.names[self.refs.node_param[node as usize] as usize].clone(),
+        }
+    }
+}
+
+impl View {
+    /// Parameter-level impact from several params at once (one pass): every
+    /// param that reads, through any chain of references, an output derived
+    /// from one of `sources`. A param feeds the outputs its kind's schema
+    /// says derive from it (all outputs when undeclared); a reference edge
+    /// carries an output to the param that holds the reference.
+    ///
+    /// ```
+    /// use karma_core::{Component, Graph, OutputRef, Value};
+    /// use karma_query::{Traversal, View};
+    ///
+    /// let mut g = Graph::new();
+    /// g.insert(Component::new("Database", "orders")?.with_param("port", 5432).with_output("url", "pg://orders"))?;
+    /// g.insert(
+    ///     Component::new("Service", "api")?
+    ///         .with_param("db", Value::reference("Database/orders".parse()?, "url"))
+    ///         .with_output("endpoint", "https://api"),
+    /// )?;
+    /// g.insert(Component::new("Gateway", "edge")?.with_param("upstream", Value::reference("Service/api".parse()?, "endpoint")))?;
+    /// let view = View::new(&g);
+    /// let hit = view.param_impact(&[("Database/orders".parse()?, "port".into())], &Traversal::default())?.to_results();
+    /// let targets: Vec<String> = hit.iter().map(|p| p.target.to_string()).collect();
+    /// assert_eq!(targets, ["Service/api.db", "Gateway/edge.upstream"]);
+    /// assert_eq!(hit[1].chain.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn param_impact(&self, sources: &[(Key, Name)], limits: &Traversal) -> Result<ParamReach<'_>> {
+        let refs = self.ref_index();
+        let mut starts = Vec::with_capacity(sources.len());
+        for (key, param) in sources {
+            let id = self.require(key)?;
+            if self.component(id).param(param).is_none() {
+                return Err(QueryError::UnknownParam { key: key.clone(), param: param.to_string() });
+            }
+            starts.push(id);
+        }
+        let nodes = refs.node_component.len();
+        let mut depth = vec![UNREACHED; nodes];
+        let mut parent = vec![UNREACHED; nodes];
+        let mut expanded_all = vec![false; self.len()];
+        let mut order = Vec::new();
+        // (component, where it was reached from: a param node or SOURCE + i).
+        let mut frontier: Vec<(NodeId, u32)> =
+            starts.iter().enumerate().map(|(i, &id)| (id, SOURCE + i as u32)).collect();
+        let mut level = 0;
+        while !frontier.is_empty() && limits.max_depth.is_none_or(|m| level < m) {
+            level += 1;
+            let mut next = Vec::new();
+            for (component, from) in frontier.drain(..) {
+                let outputs = if refs.kind_feeds_all[self.kind_of(component) as usize] {
+                    Outputs::All
+                } else {
+                    let param = if from >= SOURCE {
+                        &sources[(from - SOURCE) as usize].1
+                    } else {
+                        &refs.names[refs.node_param[from as usize] as usize]
+                    };
+                    outputs_of(self, refs, component, param)
+                };
+                if matches!(outputs, Outputs::All) {
+                    if expanded_all[component as usize] {
+                        continue;
+                    }
+                    expanded_all[component as usize] = true;
+                }
+                for &(node, output) in refs.incoming(component) {
+                    if depth[node as usize] != UNREACHED {
+                        continue;
+                    }
+                    if let Outputs::Some(list) = &outputs
+                        && !list.contains(&output)
+                    {
+                        continue;
+                    }
+                    depth[node as usize] = level;
+                    parent[node as usize] = from;
+                    order.push(node);
+                    next.push((refs.node_component[node as usize], node));
+                }
+            }
+            frontier = next;
+        }
+        let sources = sources.iter().map(|(key, param)| ParamRef { key: key.clone(), param: param.clone() }).collect();
+        Ok(ParamReach { view: self, refs, sources, depth, parent, order })
+    }
+
+    fn ref_index(&self) -> &RefIndex {
+        self.refs.get_or_init(|| RefIndex::build(self))
+    }
+}
+
+/// "Which components depend on this parameter?": [`View::param_impact`]
+/// from one param, as results with chains.
+pub fn param_impact(view: &View, key: &Key, param: &str, limits: &Traversal) -> Result<Vec<ImpactedParam>> {
+    Ok(view.param_impact(&[(key.clone(), param.into())], limits)?.to_results())
+}
+
+/// A component a change reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Affected {
+    /// The component.
+    pub key: Key,
+    /// Its kind.
+    pub kind: Name,
+    /// Hops from the nearest changed component (0: changed itself).
+    pub distance: u32,
+    /// One shortest path from a changed component to it.
+    pub path: Vec<Key>,
+    /// The changed params whose values reach one of its params.
+    pub via_params: Vec<ParamRef>,
+}
+
+/// The blast radius of a change: every affected component, nearest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlastRadius {
+    /// Components the change touched directly (changed, added, or with
+    /// changed edges), in key order.
+    pub changed: Vec<Key>,
+    /// Components removed by the change.
+    pub removed: Vec<Key>,
+    /// Every affected component (the changed ones at distance 0), by
+    /// distance then key.
+    pub affected: Vec<Affected>,
+    /// Affected components per kind.
+    pub by_kind: BTreeMap<Name, usize>,
+}
+
+/// The blast radius of `delta`, which leads from `before` to the state
+/// `after` is a view of: the changed components and everything that
+/// depends on them, transitively (by any edge kind), ranked by distance; for
+/// each, the changed params that reach it through references. Dependents of
+/// removed components (as they were in `before`) count as changed.
+///
+/// ```
+/// use karma_core::{Component, EdgeKind, Graph};
+/// use karma_query::{View, change_impact};
+///
+/// let mut g = Graph::new();
+/// g.insert(Component::new("Database", "orders")?.with_param("port", 5432))?;
+/// g.insert(Component::new("Service", "api")?)?;
+/// g.connect("Service/api", "Database/orders", EdgeKind::DependsOn, [])?;
+/// let before = g.snapshot();
+/// g.set_param("Database/orders", "port", 6432)?;
+/// let after = g.snapshot();
+/// let radius = change_impact(&before, &View::new(&after), &before.diff(&after))?;
+/// assert_eq!(radius.affected.len(), 2);
+/// assert_eq!(radius.affected[1].key.as_str(), "Service/api");
+/// assert_eq!(radius.affected[1].distance, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn change_impact(before: &Snapshot, after: &View, delta: &Delta) -> Result<BlastRadius> {
+    let mut changed: BTreeSet<Key> = BTreeSet::new();
+    let mut removed = Vec::new();
+    let mut params: Vec<(Key, Name)> = Vec::new();
+    for change in &delta.components {
+        match change {
+            ComponentChange::Added(c) => {
+                changed.insert(c.key().clone());
+            }
+            ComponentChange::Removed(c) => {
+                removed.push(c.key().clone());
+                for dependent in before.dependents(c.key()) {
+                    if after.id(dependent).is_some() {
+                        changed.insert(dependent.clone());
+                    }
+                }
+            }
+            ComponentChange::Changed(d) => {
+                changed.insert(d.key.clone());
+                for (name, _, now) in d.changed_params() {
+                    if now.is_some() {
+                        params.push((d.key.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+    }
+    for e in &delta.edges {
+        if after.id(&e.id.from).is_some() {
+            changed.insert(e.id.from.clone());
+        }
+    }
+    let seeds: Vec<NodeId> = changed.iter().filter_map(|k| after.id(k)).collect();
+    let reach = after.reach(&seeds, Direction::Dependents, &Traversal::default());
+    // Which changed params reach which components: one pass per param.
+    let reached_by: Vec<(ParamRef, Vec<NodeId>)> = params
+        .par_iter()
+        .map(|(key, param)| {
+            let hit = after.param_impact(&[(key.clone(), param.clone())], &Traversal::default())?;
+            Ok((ParamRef { key: key.clone(), param: param.clone() }, hit.components()))
+        })
+        .collect::<Result<_>>()?;
+    let mut via: FxHashMap<NodeId, Vec<ParamRef>> = FxHashMap::default();
+    for (param, ids) in reached_by {
+        for id in ids {
+            via.entry(id).or_default().push(param.clone());
+        }
+    }
+    let mut ids: Vec<NodeId> = seeds.clone();
+    ids.extend(reach.ids());
+    let mut affected: Vec<Affected> = ids
+        .into_iter()
+        .map(|id| Affected {
+            key: after.key(id).clone(),
+            kind: after.kind(id).clone(),
+            distance: reach.depth(id).unwrap_or(0),
+            path: reach.path(id).into_iter().map(|n| after.key(n).clone()).collect(),
+            via_params: via.remove(&id).unwrap_or_default(),
+        })
+        .collect();
+    affected.sort_by(|a, b| (a.distance, &a.key).cmp(&(b.distance, &b.key)));
+    let mut by_kind = BTreeMap::new();
+    for a in &affected {
+        *by_kind.entry(a.kind.clone()).or_insert(0) += 1;
+    }
+    removed.sort();
+    Ok(BlastRadius { changed: changed.into_iter().collect(), removed, affected, by_kind })
+}
