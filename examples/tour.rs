@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use karma::core::{Error, Key, Snapshot};
 use karma::prelude::*;
+use karma::query::{GroupBy, KeyMapping, QueryResult, Selector, Subgraph, Transform, View, change_impact, parse};
 use karma::store::{Commit, CommitInfo, RedbStore, RefName, Repository, Revision, StoreError};
 
 /// A network the platform's components live in.
@@ -307,7 +308,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes.len()
     );
     history(&snapshots, Timestamp::from_secs(1_764_000_000))?;
+    questions(first, last)?;
     println!("\nDone in {:.2?}.", started.elapsed());
+    Ok(())
+}
+
+/// Asks the query engine about the last deployment, in the text language.
+fn questions(first: &Snapshot, last: &Snapshot) -> Result<(), Box<dyn std::error::Error>> {
+    let view = View::new(last);
+    println!(
+        "\nQuestions about the last deployment ({} components, {} edges in the view):",
+        view.len(),
+        view.edge_count()
+    );
+    for text in [
+        "dependents of Database/prod-orders depth 2 where kind = Service",
+        "impact of Database/prod-orders.port",
+        "path from kind = Database and name ~ prod-* to param public == true",
+        "plan where name ~ prod-*",
+        "check unreachable from param public == true",
+    ] {
+        let query = parse(text)?;
+        let result = query.run(&view)?;
+        println!("\n  > {query}");
+        print!("{}", indent(&result.to_string()));
+    }
+
+    // The blast radius of everything deployed since the first state.
+    let delta = first.diff(last);
+    let radius = change_impact(first, &view, &delta)?;
+    let kinds: Vec<String> = radius.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "\nBlast radius of the deployments since the first: {} changed, {} affected ({})",
+        radius.changed.len(),
+        radius.affected.len(),
+        kinds.join(", ")
+    );
+    let sub = Subgraph::of_blast_radius(&view, &radius, &GroupBy::Kind);
+    let dot = std::env::temp_dir().join("karma-tour-blast-radius.dot");
+    std::fs::write(&dot, sub.to_dot())?;
+    std::fs::write(dot.with_extension("mmd"), sub.to_mermaid())?;
+    println!("  drawn to {} (Graphviz) and .mmd (Mermaid)", dot.display());
+
+    // A what-if: staging's shape cloned into a new `canary` environment.
+    let clone = Transform::Clone {
+        select: Selector::name("staging-*"),
+        mapping: KeyMapping { replace: "staging-".into(), with: "canary-".into() },
+        labels: [("env".into(), "canary".into())].into(),
+        overrides: std::collections::BTreeMap::new(),
+    };
+    let preview = clone.preview(&view)?;
+    println!(
+        "\nPreviewing a canary environment cloned from staging: {} components and {} edges would be added (nothing applied).",
+        preview.added().count(),
+        preview.edges.len()
+    );
+    if let QueryResult::Components(keys) = parse("select kind = Gateway")?.run(&View::new(&clone.apply_to(&view)?))? {
+        println!("  gateways after it: {}", keys.iter().map(Key::as_str).collect::<Vec<_>>().join(", "));
+    }
     Ok(())
 }
 

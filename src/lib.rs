@@ -37,6 +37,7 @@ pub use karma_store as store;
 /// The names most programs need: `use karma::prelude::*;`.
 pub mod prelude {
     pub use karma_core::prelude::*;
+    pub use karma_query::{Direction, Query, QueryResult, Selector, Traversal, View, parse};
 }
 
 /// The README's examples, compiled and run as doctests.

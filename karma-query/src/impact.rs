@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{QueryError, Result};
-use crate::traverse::{Direction, Traversal};
+use crate::traverse::{Direction, Reach, Traversal};
 use crate::view::{NodeId, View};
 
 /// A param of a component: one link of an impact chain.
@@ -52,9 +52,13 @@ pub(crate) struct RefIndex {
     /// node of the consumer and the producer output it reads.
     offsets: Vec<u32>,
     incoming: Vec<(u32, u32)>,
-    /// Param nodes: a (consumer, param) pair that holds references.
+    /// Param nodes: a (consumer, param) pair that holds references, sorted.
     node_component: Vec<NodeId>,
     node_param: Vec<u32>,
+    /// Per param node: `producers[node_offsets[n]..node_offsets[n + 1]]`,
+    /// the components it reads outputs of.
+    node_offsets: Vec<u32>,
+    producers: Vec<NodeId>,
 }
 
 impl RefIndex {
@@ -102,6 +106,18 @@ impl RefIndex {
         let node_of = |c: NodeId, p: u32| nodes.binary_search(&(c, p)).map_or(0, |i| i as u32);
         let mut entries: Vec<(NodeId, u32, u32)> =
             interned.par_iter().map(|&(producer, c, p, o)| (producer, node_of(c, p), o)).collect();
+        let mut forward: Vec<(u32, NodeId)> = entries.par_iter().map(|&(producer, node, _)| (node, producer)).collect();
+        forward.par_sort_unstable();
+        forward.dedup();
+        let mut node_offsets = vec![0u32; nodes.len() + 1];
+        for &(node, _) in &forward {
+            node_offsets[node as usize + 1] += 1;
+        }
+        for i in 0..nodes.len() {
+            node_offsets[i + 1] += node_offsets[i];
+        }
+        this.node_offsets = node_offsets;
+        this.producers = forward.into_iter().map(|(_, p)| p).collect();
         entries.par_sort_unstable();
         let n = view.len();
         let mut offsets = vec![0u32; n + 1];
@@ -128,6 +144,17 @@ impl RefIndex {
 
     fn name_id(&self, name: &str) -> Option<u32> {
         self.name_ids.get(name).copied()
+    }
+
+    fn producers(&self, node: u32) -> &[NodeId] {
+        &self.producers[self.node_offsets[node as usize] as usize..self.node_offsets[node as usize + 1] as usize]
+    }
+
+    /// The param nodes of component `id`.
+    fn nodes_of(&self, id: NodeId) -> std::ops::Range<u32> {
+        let start = self.node_component.partition_point(|&c| c < id);
+        let end = self.node_component.partition_point(|&c| c <= id);
+        start as u32..end as u32
     }
 
     fn incoming(&self, producer: NodeId) -> &[(u32, u32)] {
@@ -167,57 +194,141 @@ fn outputs_of(view: &View, refs: &RefIndex, id: NodeId, param: &str) -> Outputs 
     Outputs::Some(out)
 }
 
-/// The result of a parameter-impact traversal, compact: per reached param
-/// node its depth and the node it was reached from.
+/// The result of a parameter-impact traversal, compact: results and chains
+/// are derived on demand.
 #[derive(Debug)]
 pub struct ParamReach<'v> {
     view: &'v View,
     refs: &'v RefIndex,
     sources: Vec<ParamRef>,
-    depth: Vec<u32>,
-    /// A param node, or `SOURCE + i` for source `i`.
-    parent: Vec<u32>,
-    order: Vec<u32>,
+    source_ids: Vec<NodeId>,
+    walk: Walk,
+}
+
+#[derive(Debug)]
+enum Walk {
+    /// Per param node: its depth, and the param node (or `SOURCE + i`) it
+    /// was reached from; `order` lists the reached nodes.
+    Params { depth: Vec<u32>, parent: Vec<u32>, order: Vec<u32> },
+    /// Every kind feeds all outputs from every param, so a param is reached
+    /// exactly when a component it reads is: a component-level reach over
+    /// reference edges, a param's depth one more than its nearest reached
+    /// producer's.
+    Components { reach: Reach, max_depth: Option<u32> },
 }
 
 const UNREACHED: u32 = u32::MAX;
 const SOURCE: u32 = 1 << 31;
 
 impl ParamReach<'_> {
+    /// The depth of param node `node`, if reached.
+    fn node_depth(&self, node: u32) -> Option<u32> {
+        match &self.walk {
+            Walk::Params { depth, .. } => Some(depth[node as usize]).filter(|&d| d != UNREACHED),
+            Walk::Components { reach, max_depth } => self
+                .refs
+                .producers(node)
+                .iter()
+                .filter_map(|&p| reach.depth(p))
+                .min()
+                .map(|d| d + 1)
+                .filter(|&d| max_depth.is_none_or(|m| d <= m)),
+        }
+    }
+
+    /// The reached param nodes, in node order.
+    fn reached_nodes(&self) -> Vec<u32> {
+        match &self.walk {
+            Walk::Params { order, .. } => {
+                let mut nodes = order.clone();
+                nodes.par_sort_unstable();
+                nodes
+            }
+            Walk::Components { .. } => (0..self.refs.node_component.len() as u32)
+                .into_par_iter()
+                .filter(|&n| self.node_depth(n).is_some())
+                .collect(),
+        }
+    }
+
     /// How many params were reached.
     pub fn len(&self) -> usize {
-        self.order.len()
+        match &self.walk {
+            Walk::Params { order, .. } => order.len(),
+            Walk::Components { .. } => (0..self.refs.node_component.len() as u32)
+                .into_par_iter()
+                .filter(|&n| self.node_depth(n).is_some())
+                .count(),
+        }
     }
 
     /// Whether none were.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.len() == 0
     }
 
     /// The distinct components whose params were reached, in key order.
     pub fn components(&self) -> Vec<NodeId> {
-        let mut ids: Vec<NodeId> = self.order.iter().map(|&n| self.refs.node_component[n as usize]).collect();
-        ids.par_sort_unstable();
+        let mut ids: Vec<NodeId> =
+            self.reached_nodes().into_iter().map(|n| self.refs.node_component[n as usize]).collect();
         ids.dedup();
         ids
+    }
+
+    /// The chain that explains why `node` is reached: the source param
+    /// first, `node` last.
+    fn chain(&self, node: u32) -> Vec<ParamRef> {
+        let mut chain = vec![self.param_ref(node)];
+        match &self.walk {
+            Walk::Params { parent, .. } => {
+                let mut at = parent[node as usize];
+                while at < SOURCE {
+                    chain.push(self.param_ref(at));
+                    at = parent[at as usize];
+                }
+                chain.push(self.sources[(at - SOURCE) as usize].clone());
+            }
+            Walk::Components { reach, .. } => {
+                let mut at = node;
+                loop {
+                    // The nearest reached producer this param reads.
+                    let producer = self
+                        .refs
+                        .producers(at)
+                        .iter()
+                        .filter_map(|&p| reach.depth(p).map(|d| (d, p)))
+                        .min()
+                        .expect("a reached param reads a reached producer");
+                    if producer.0 == 0 {
+                        let i = self.source_ids.iter().position(|&s| s == producer.1).expect("depth 0 is a source");
+                        chain.push(self.sources[i].clone());
+                        break;
+                    }
+                    // The param of the producer that reads the component it was reached from.
+                    let from = reach.parent(producer.1);
+                    at = self
+                        .refs
+                        .nodes_of(producer.1)
+                        .find(|&n| self.refs.producers(n).contains(&from))
+                        .expect("a reached component reads its parent through a param");
+                    chain.push(self.param_ref(at));
+                }
+            }
+        }
+        chain.reverse();
+        chain
     }
 
     /// Every reached param with its chain, nearest first (ties by key, then
     /// param).
     pub fn to_results(&self) -> Vec<ImpactedParam> {
         let mut out: Vec<ImpactedParam> = self
-            .order
-            .iter()
-            .map(|&node| {
-                let mut chain = vec![self.param_ref(node)];
-                let mut at = self.parent[node as usize];
-                while at < SOURCE {
-                    chain.push(self.param_ref(at));
-                    at = self.parent[at as usize];
-                }
-                chain.push(self.sources[(at - SOURCE) as usize].clone());
-                chain.reverse();
-                ImpactedParam { target: self.param_ref(node), depth: self.depth[node as usize], chain }
+            .reached_nodes()
+            .into_iter()
+            .map(|node| ImpactedParam {
+                target: self.param_ref(node),
+                depth: self.node_depth(node).unwrap_or(0),
+                chain: self.chain(node),
             })
             .collect();
         out.sort_by(|a, b| (a.depth, &a.target).cmp(&(b.depth, &b.target)));
@@ -259,6 +370,12 @@ impl View {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn param_impact(&self, sources: &[(Key, Name)], limits: &Traversal) -> Result<ParamReach<'_>> {
+        self.param_impact_with(sources, limits, true)
+    }
+
+    /// [`param_impact`](Self::param_impact), optionally without the
+    /// component-level shortcut (to test one against the other).
+    fn param_impact_with(&self, sources: &[(Key, Name)], limits: &Traversal, shortcut: bool) -> Result<ParamReach<'_>> {
         let refs = self.ref_index();
         let mut starts = Vec::with_capacity(sources.len());
         for (key, param) in sources {
@@ -267,6 +384,20 @@ impl View {
                 return Err(QueryError::UnknownParam { key: key.clone(), param: param.to_string() });
             }
             starts.push(id);
+        }
+        let owned: Vec<ParamRef> =
+            sources.iter().map(|(key, param)| ParamRef { key: key.clone(), param: param.clone() }).collect();
+        if shortcut && refs.kind_feeds_all.iter().all(|&all| all) {
+            let reach = match limits.max_depth {
+                Some(0) => self.reach(&[], Direction::Dependents, &Traversal::default()),
+                m => self.reach(
+                    &starts,
+                    Direction::Dependents,
+                    &Traversal { max_depth: m.map(|m| m - 1), edge_kinds: Some(vec!["reference".into()]) },
+                ),
+            };
+            let walk = Walk::Components { reach, max_depth: limits.max_depth };
+            return Ok(ParamReach { view: self, refs, sources: owned, source_ids: starts, walk });
         }
         let nodes = refs.node_component.len();
         let mut depth = vec![UNREACHED; nodes];
@@ -314,8 +445,8 @@ impl View {
             }
             frontier = next;
         }
-        let sources = sources.iter().map(|(key, param)| ParamRef { key: key.clone(), param: param.clone() }).collect();
-        Ok(ParamReach { view: self, refs, sources, depth, parent, order })
+        let walk = Walk::Params { depth, parent, order };
+        Ok(ParamReach { view: self, refs, sources: owned, source_ids: starts, walk })
     }
 
     fn ref_index(&self) -> &RefIndex {
@@ -449,4 +580,66 @@ pub fn change_impact(before: &Snapshot, after: &View, delta: &Delta) -> Result<B
     }
     removed.sort();
     Ok(BlastRadius { changed: changed.into_iter().collect(), removed, affected, by_kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use karma_core::{Component, EdgeKind, Graph, Value};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The component-level shortcut and the param-level walk agree on
+        /// every param, depth and chain.
+        #[test]
+        fn shortcut_matches_the_param_walk(
+            n in 1usize..12,
+            refs in prop::collection::vec((0usize..12, 0usize..12, 0usize..3), 0..30),
+            start in 0usize..12,
+            max_depth in prop::option::of(0u32..4),
+        ) {
+            let key = |i: usize| Key::new("Node", &format!("n{i:02}")).unwrap();
+            let mut g = Graph::new();
+            for i in 0..n {
+                g.insert(Component::new("Node", &format!("n{i:02}")).unwrap().with_param("size", 1).with_output("out", 1)).unwrap();
+            }
+            for (j, &(a, b, p)) in refs.iter().enumerate() {
+                let (a, b) = (a % n, b % n);
+                if a != b {
+                    // Several references in one param (a list), or one each.
+                    let name = format!("p{}", if p == 0 { j } else { p });
+                    let existing = g.snapshot().get(&key(a)).and_then(|c| c.param_value(&name).cloned());
+                    let value = match existing {
+                        Some(Value::List(mut items)) => { items.push(Value::reference(key(b), "out")); Value::List(items) }
+                        Some(old) => Value::List(vec![old, Value::reference(key(b), "out")]),
+                        None => Value::reference(key(b), "out"),
+                    };
+                    g.set_param(key(a), name, value).unwrap();
+                }
+            }
+            let view = View::new(&g.snapshot());
+            let limits = Traversal { max_depth, edge_kinds: None };
+            let sources = [(key(start % n), Name::from("size"))];
+            let fast = view.param_impact_with(&sources, &limits, true).unwrap();
+            let slow = view.param_impact_with(&sources, &limits, false).unwrap();
+            let fast_is_components = matches!(fast.walk, Walk::Components { .. });
+            prop_assert!(fast_is_components);
+            let slow_is_params = matches!(slow.walk, Walk::Params { .. });
+            prop_assert!(slow_is_params);
+            prop_assert_eq!(fast.len(), slow.len());
+            prop_assert_eq!(fast.components(), slow.components());
+            let (f, s) = (fast.to_results(), slow.to_results());
+            prop_assert_eq!(f.iter().map(|p| (&p.target, p.depth)).collect::<Vec<_>>(), s.iter().map(|p| (&p.target, p.depth)).collect::<Vec<_>>());
+            // Chains may pick different (equally short) producers; each must be valid.
+            for hit in &f {
+                prop_assert_eq!(hit.chain.len(), hit.depth as usize + 1);
+                for w in hit.chain.windows(2) {
+                    let snapshot = view.snapshot();
+                    let reads = snapshot.edges_from(&w[1].key).any(|e| matches!(e.kind(), EdgeKind::Reference { param, .. } if *param == w[1].param) && e.to() == &w[0].key);
+                    prop_assert!(reads);
+                }
+            }
+        }
+    }
 }

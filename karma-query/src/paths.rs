@@ -279,9 +279,11 @@ pub fn k_shortest_paths(
     let cost_of = |path: &[NodeId]| -> f64 {
         path.windows(2)
             .map(|pair| {
-                let r = rows.range(pair[0]);
-                let at = rows.row(pair[0]).partition_point(|&t| t < pair[1]);
-                w[r.start + at]
+                // Parallel edges of several kinds: the cheapest one counts.
+                rows.range(pair[0])
+                    .filter(|&pos| rows.targets[pos] == pair[1])
+                    .map(|pos| w[pos])
+                    .fold(f64::INFINITY, f64::min)
             })
             .sum()
     };

@@ -1,7 +1,7 @@
 //! Selector-driven rewrites that produce a [`Delta`] to preview before it
 //! is applied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use karma_core::{Component, EdgeKind, Graph, Key, Name, OutputRef, Removal, SmolStr, Snapshot, Value};
 use serde::{Deserialize, Serialize};
@@ -193,6 +193,26 @@ fn rewire(value: &Value, copies: &BTreeMap<Key, Key>) -> Value {
     }
 }
 
+/// `c` without its reference params, and those params.
+fn split_references(c: &Component) -> (Component, Vec<(Name, Value)>) {
+    let mut bare = Component::with_key(c.key().clone(), c.kind().clone(), c.name().clone());
+    let mut refs = Vec::new();
+    for (param, p) in c.params().iter() {
+        if p.value.references().is_empty() {
+            bare = bare.with_param(param.clone(), p.value.clone());
+        } else {
+            refs.push((param.clone(), p.value.clone()));
+        }
+    }
+    for (output, v) in c.outputs().iter() {
+        bare = bare.with_output(output.clone(), v.clone());
+    }
+    for (label, v) in c.labels().iter() {
+        bare = bare.with_label(label.clone(), v.clone());
+    }
+    (bare, refs)
+}
+
 fn clone_into(
     view: &View,
     g: &mut Graph,
@@ -212,32 +232,55 @@ fn clone_into(
     if let Some(key) = overrides.keys().find(|k| !copies.values().any(|c| c == *k)) {
         return Err(QueryError::Invalid(format!("override for {key}, which is not one of the copies")));
     }
-    // Copies go in without their references first (they may point at each
-    // other), then get them.
-    let mut deferred = Vec::new();
-    for &id in ids {
-        let original = view.component(id);
-        let to = &copies[original.key()];
-        let name = to.as_str().strip_prefix(original.kind().as_str()).and_then(|r| r.strip_prefix('/')).unwrap_or("");
-        let mut c = Component::with_key(to.clone(), original.kind().clone(), name);
-        for (param, p) in original.params().iter() {
-            let value = rewire(&p.value, &copies);
-            if value.references().is_empty() {
+    // Copies go in whole (schemas may require their reference params), each
+    // after the copies it references; copies that reference each other in a
+    // cycle go in without those references first and get them after.
+    let built: Vec<(Component, BTreeSet<Key>)> = ids
+        .iter()
+        .map(|&id| {
+            let original = view.component(id);
+            let to = &copies[original.key()];
+            let name =
+                to.as_str().strip_prefix(original.kind().as_str()).and_then(|r| r.strip_prefix('/')).unwrap_or("");
+            let mut c = Component::with_key(to.clone(), original.kind().clone(), name);
+            let mut needs = BTreeSet::new();
+            for (param, p) in original.params().iter() {
+                let value = rewire(&p.value, &copies);
+                needs.extend(value.references().into_iter().map(|r| r.component.clone()).filter(|k| k != to));
                 c = c.with_param(param.clone(), value);
-            } else {
-                deferred.push((to.clone(), param.clone(), value));
             }
+            for (output, v) in original.outputs().iter() {
+                c = c.with_output(output.clone(), v.clone());
+            }
+            for (label, v) in original.labels().iter().chain(labels.iter()) {
+                c = c.with_label(label.clone(), v.clone());
+            }
+            needs.retain(|k| copies.values().any(|c| c == k));
+            (c, needs)
+        })
+        .collect();
+    let mut pending = built;
+    let mut inserted: BTreeSet<Key> = BTreeSet::new();
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(_, needs)| needs.is_subset(&inserted));
+        if ready.is_empty() {
+            // A cycle among the copies: references second.
+            let mut deferred = Vec::new();
+            for (c, _) in &rest {
+                let (bare, refs) = split_references(c);
+                deferred.extend(refs.into_iter().map(|(param, value)| (c.key().clone(), param, value)));
+                g.insert(bare)?;
+            }
+            for (key, param, value) in deferred {
+                g.set_param(key, param, value)?;
+            }
+            break;
         }
-        for (output, v) in original.outputs().iter() {
-            c = c.with_output(output.clone(), v.clone());
+        for (c, _) in ready {
+            inserted.insert(c.key().clone());
+            g.insert(c)?;
         }
-        for (label, v) in original.labels().iter().chain(labels.iter()) {
-            c = c.with_label(label.clone(), v.clone());
-        }
-        g.insert(c)?;
-    }
-    for (to, param, value) in deferred {
-        g.set_param(to, param, value)?;
+        pending = rest;
     }
     for (to, params) in overrides {
         for (param, value) in params {

@@ -89,6 +89,11 @@ impl Reach {
         self.depth.get(id as usize).copied().filter(|&d| d != UNREACHED)
     }
 
+    /// The node `id` was reached from (itself for a source).
+    pub(crate) fn parent(&self, id: NodeId) -> NodeId {
+        self.parent[id as usize]
+    }
+
     /// Whether `id` was reached (sources excluded).
     pub fn contains(&self, id: NodeId) -> bool {
         self.depth(id).is_some_and(|d| d > 0)
