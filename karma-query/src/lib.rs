@@ -58,7 +58,9 @@ pub use impact::{Affected, BlastRadius, ImpactedParam, ParamReach, ParamRef, cha
 pub use parse::parse;
 pub use paths::{Distances, Path, k_shortest_paths, on_paths_between, shortest_path, shortest_path_directed};
 pub use petgraph_impl::{ViewEdge, ViewEdges};
-pub use plan::{CheckReport, DanglingRef, Plan, check, dangling_references, orphans, plan, unreachable_from};
+pub use plan::{
+    CheckReport, DanglingRef, Plan, check, dangling_references, orphans, plan, plan_change, unreachable_from,
+};
 pub use query::{CheckKind, Query, QueryResult};
 pub use render::{GroupBy, Subgraph};
 pub use select::{CmpOp, Selector};

@@ -1,7 +1,8 @@
 //! Paths between selections: shortest by hops or by weight, k shortest
 //! simple paths, and every component on some path.
 
-use std::cmp::Ordering;
+use std::borrow::Cow;
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
 use karma_core::Key;
@@ -30,9 +31,9 @@ impl Path {
 
 /// Per-position weights for walking `direction`: the forward weights, or
 /// the same weights laid out along the reverse rows.
-fn directed_weights(view: &View, weights: &EdgeWeights, direction: Direction) -> Vec<f64> {
+fn directed_weights<'w>(view: &View, weights: &'w EdgeWeights, direction: Direction) -> Cow<'w, [f64]> {
     match direction {
-        Direction::Dependencies => weights.weights.clone(),
+        Direction::Dependencies => Cow::Borrowed(&weights.weights),
         Direction::Dependents => {
             let n = view.len();
             let mut fill: Vec<u32> = view.reverse.offsets[..n].to_vec();
@@ -44,23 +45,8 @@ fn directed_weights(view: &View, weights: &EdgeWeights, direction: Direction) ->
                     fill[to] += 1;
                 }
             }
-            out
+            Cow::Owned(out)
         }
-    }
-}
-
-#[derive(PartialEq)]
-struct Entry(f64, NodeId);
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    /// A min-heap on cost, ties by id.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.total_cmp(&self.0).then_with(|| other.1.cmp(&self.1))
     }
 }
 
@@ -105,7 +91,7 @@ impl View {
     pub fn dijkstra(&self, sources: &[NodeId], direction: Direction, weights: &EdgeWeights) -> Distances {
         let (rows, _) = self.adjacency(direction);
         let w = directed_weights(self, weights, direction);
-        let (dist, parent) = dijkstra_inner(rows, &w, sources, &|_| false, &|_, _| false, None);
+        let (dist, parent) = dijkstra_inner(rows, &w, sources, |_| false, |_, _| false, None);
         Distances { dist, parent }
     }
 }
@@ -117,22 +103,25 @@ fn dijkstra_inner(
     rows: &Csr,
     weights: &[f64],
     sources: &[NodeId],
-    banned_node: &dyn Fn(NodeId) -> bool,
-    banned_edge: &dyn Fn(NodeId, NodeId) -> bool,
+    banned_node: impl Fn(NodeId) -> bool,
+    banned_edge: impl Fn(NodeId, NodeId) -> bool,
     targets: Option<&[bool]>,
 ) -> (Vec<f64>, Vec<NodeId>) {
     let n = rows.offsets.len() - 1;
     let mut dist = vec![f64::INFINITY; n];
     let mut parent = vec![NodeId::MAX; n];
-    let mut heap = BinaryHeap::new();
+    // A min-heap of (distance bits, node): non-negative floats order like
+    // their bit patterns, which compare as plain integers.
+    let mut heap: BinaryHeap<Reverse<(u64, NodeId)>> = BinaryHeap::new();
     for &s in sources {
         if !banned_node(s) {
             dist[s as usize] = 0.0;
             parent[s as usize] = s;
-            heap.push(Entry(0.0, s));
+            heap.push(Reverse((0.0f64.to_bits(), s)));
         }
     }
-    while let Some(Entry(d, u)) = heap.pop() {
+    while let Some(Reverse((bits, u))) = heap.pop() {
+        let d = f64::from_bits(bits);
         if d > dist[u as usize] {
             continue;
         }
@@ -148,7 +137,7 @@ fn dijkstra_inner(
             if nd < dist[v as usize] {
                 dist[v as usize] = nd;
                 parent[v as usize] = u;
-                heap.push(Entry(nd, v));
+                heap.push(Reverse((nd.to_bits(), v)));
             }
         }
     }
@@ -242,7 +231,7 @@ pub fn shortest_path_directed(
         }),
         Some(weights) => {
             let w = directed_weights(view, weights, direction);
-            let (dist, parent) = dijkstra_inner(rows, &w, &sources, &|_| false, &|_, _| false, Some(&targets));
+            let (dist, parent) = dijkstra_inner(rows, &w, &sources, |_| false, |_, _| false, Some(&targets));
             nearest_target(&dist, &targets).map(|t| {
                 let d = Distances { dist, parent };
                 Path::of(view, &d.path(t), d.dist[t as usize])
@@ -274,7 +263,7 @@ pub fn k_shortest_paths(
     let (rows, _) = view.adjacency(direction);
     let w = match weights {
         Some(weights) => directed_weights(view, weights, direction),
-        None => vec![1.0; rows.edge_count()],
+        None => Cow::Owned(vec![1.0; rows.edge_count()]),
     };
     let cost_of = |path: &[NodeId]| -> f64 {
         path.windows(2)
@@ -292,8 +281,8 @@ pub fn k_shortest_paths(
             rows,
             &w,
             starts,
-            &|v| banned_nodes.contains(&v),
-            &|a, b| banned_edges.contains(&(a, b)),
+            |v| banned_nodes.contains(&v),
+            |a, b| banned_edges.contains(&(a, b)),
             Some(&targets),
         );
         nearest_target(&dist, &targets).map(|t| Distances { dist, parent }.path(t))

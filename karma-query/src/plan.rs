@@ -51,6 +51,38 @@ pub fn plan(view: &View, scope: Option<&Selector>) -> Result<Plan> {
     Ok(plan_masked(view, &in_scope))
 }
 
+/// A deployment plan for what a change touches: the components of a blast
+/// radius (changed ones and everything depending on them), in waves.
+///
+/// ```
+/// use karma_core::{Component, EdgeKind, Graph};
+/// use karma_query::{View, change_impact, plan_change};
+///
+/// let mut g = Graph::new();
+/// for name in ["db", "api", "web", "batch"] {
+///     g.insert(Component::new("Node", name)?.with_param("v", 1))?;
+/// }
+/// g.connect("Node/api", "Node/db", EdgeKind::DependsOn, [])?;
+/// g.connect("Node/web", "Node/api", EdgeKind::DependsOn, [])?;
+/// let before = g.snapshot();
+/// g.set_param("Node/api", "v", 2)?;
+/// let view = View::new(&g.snapshot());
+/// let radius = change_impact(&before, &view, &before.diff(&view.snapshot()))?;
+/// let p = plan_change(&view, &radius);
+/// let waves: Vec<Vec<&str>> = p.waves.iter().map(|w| w.iter().map(|k| k.as_str()).collect()).collect();
+/// assert_eq!(waves, [vec!["Node/api"], vec!["Node/web"]]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn plan_change(view: &View, radius: &crate::impact::BlastRadius) -> Plan {
+    let mut in_scope = vec![false; view.len()];
+    for a in &radius.affected {
+        if let Some(id) = view.id(&a.key) {
+            in_scope[id as usize] = true;
+        }
+    }
+    plan_masked(view, &in_scope)
+}
+
 pub(crate) fn plan_masked(view: &View, in_scope: &[bool]) -> Plan {
     let n = view.len();
     // Unmet dependencies per in-scope component (edges of several kinds
