@@ -240,3 +240,39 @@ fn labels_outputs_and_rename() {
     assert_eq!(g.unset_label("Service/api", "tier").unwrap().as_deref(), Some("web"));
     assert_eq!(g.unset_output("Service/api", "url").unwrap(), Some(Value::from("https://api")));
 }
+
+#[test]
+fn sharded_walks_yield_every_component_and_edge_once() {
+    let mut g = Graph::new();
+    for i in 0..500 {
+        g.insert(Component::new("Node", &format!("n{i}")).unwrap()).unwrap();
+    }
+    for i in 0..500usize {
+        for j in [1usize, 7, 31] {
+            let to = (i + j) % 500;
+            g.connect(format!("Node/n{i}").as_str(), format!("Node/n{to}").as_str(), EdgeKind::DependsOn, []).unwrap();
+        }
+    }
+    let s = g.snapshot();
+    let mut components: Vec<String> = s.component_arcs_sharded().flatten().map(|c| c.key().to_string()).collect();
+    assert!(s.component_arcs_sharded().count() > 1);
+    components.sort();
+    let mut want: Vec<String> = s.components().map(|c| c.key().to_string()).collect();
+    want.sort();
+    assert_eq!(components, want);
+    let mut ids: Vec<String> = s
+        .edge_ids_by_source_sharded()
+        .flatten()
+        .flat_map(|(from, ids)| {
+            ids.map(move |id| {
+                assert_eq!(&id.from, from);
+                id.to_string()
+            })
+        })
+        .collect();
+    ids.sort();
+    let mut want: Vec<String> = s.edges().map(|e| e.id().to_string()).collect();
+    want.sort();
+    assert_eq!(ids.len(), 1500);
+    assert_eq!(ids, want);
+}

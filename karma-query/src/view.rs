@@ -398,13 +398,11 @@ impl KeyIndex {
     fn new<'a>(keys: impl ExactSizeIterator<Item = (&'a Key, u64)>) -> Self {
         let mut by_hash = FxHashMap::with_capacity_and_hasher(keys.len(), rustc_hash::FxBuildHasher);
         let mut shared = FxHashMap::default();
-        let mut first: FxHashMap<u64, &Key> = FxHashMap::default();
         let mut all = Vec::new();
         for (i, (key, hash)) in keys.enumerate() {
             if let Some(previous) = by_hash.insert(hash, i as NodeId) {
                 // Two keys share this hash: both go to the by-key map.
                 if previous != NodeId::MAX {
-                    first.insert(hash, all[previous as usize]);
                     shared.insert(all[previous as usize], previous);
                 }
                 by_hash.insert(hash, NodeId::MAX);
@@ -421,7 +419,12 @@ impl KeyIndex {
     /// keys known to be in the view (edge endpoints of its snapshot).
     #[inline]
     pub(crate) fn get(&self, key: &Key) -> Option<NodeId> {
-        match self.by_hash.get(&key.stable_hash()) {
+        self.get_hashed(key, key.stable_hash())
+    }
+
+    #[inline]
+    fn get_hashed(&self, key: &Key, hash: u64) -> Option<NodeId> {
+        match self.by_hash.get(&hash) {
             Some(&NodeId::MAX) => self.shared.get(key).copied(),
             other => other.copied(),
         }
@@ -491,4 +494,23 @@ fn intern<T: std::hash::Hash + Eq + Clone>(values: impl Iterator<Item = T>) -> (
         })
         .collect();
     (column, table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sharing_a_hash_are_told_apart() {
+        let keys: Vec<Key> = ["A/a", "A/b", "A/c", "A/d"].iter().map(|k| k.parse().unwrap()).collect();
+        // a, b and d share a hash; c has its own.
+        let hashes = [7u64, 7, 9, 7];
+        let index = KeyIndex::new(keys.iter().zip(hashes));
+        for (i, (k, h)) in keys.iter().zip(hashes).enumerate() {
+            assert_eq!(index.get_hashed(k, h), Some(i as NodeId));
+        }
+        assert_eq!(index.shared.len(), 3);
+        let unseen: Key = "A/e".parse().unwrap();
+        assert_eq!(index.get_hashed(&unseen, 7), None);
+    }
 }
