@@ -117,6 +117,19 @@ fn naive_dijkstra(s: &Snapshot, starts: &[Key], direction: Direction, weighted: 
     }
 }
 
+/// Whether an ordering satisfies `op`.
+fn by_op(op: CmpOp, ord: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    match op {
+        CmpOp::Eq => ord == Equal,
+        CmpOp::Ne => ord != Equal,
+        CmpOp::Lt => ord == Less,
+        CmpOp::Le => ord != Greater,
+        CmpOp::Gt => ord == Greater,
+        CmpOp::Ge => ord != Less,
+    }
+}
+
 fn naive_select(s: &Snapshot, sel: &Selector) -> Vec<Key> {
     fn m(c: &Component, s: &Snapshot, sel: &Selector) -> bool {
         match sel {
@@ -126,22 +139,8 @@ fn naive_select(s: &Snapshot, sel: &Selector) -> Vec<Key> {
             Selector::Name(g) => g.strip_suffix('*').map_or(c.name() == g, |p| c.name().starts_with(p)),
             Selector::Label { name, value } => c.label(name).is_some_and(|v| value.as_ref().is_none_or(|w| w == v)),
             Selector::Param { name, op, value } => c.param_value(name).is_some_and(|v| match (v, value) {
-                (Value::Int(a), Value::Int(b)) => match op {
-                    CmpOp::Eq => a == b,
-                    CmpOp::Ne => a != b,
-                    CmpOp::Lt => a < b,
-                    CmpOp::Le => a <= b,
-                    CmpOp::Gt => a > b,
-                    CmpOp::Ge => a >= b,
-                },
-                (Value::String(a), Value::String(b)) => match op {
-                    CmpOp::Eq => a == b,
-                    CmpOp::Ne => a != b,
-                    CmpOp::Lt => a < b,
-                    CmpOp::Le => a <= b,
-                    CmpOp::Gt => a > b,
-                    CmpOp::Ge => a >= b,
-                },
+                (Value::Int(a), Value::Int(b)) => by_op(*op, a.cmp(b)),
+                (Value::String(a), Value::String(b)) => by_op(*op, a.cmp(b)),
                 _ => *op == CmpOp::Ne,
             }),
             Selector::EdgeKind(k) => {
