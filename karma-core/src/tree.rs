@@ -260,59 +260,41 @@ trait StoredValue: Send + Sync + 'static {
     fn object(this: &Arc<Self>) -> TreeObject;
 }
 
-impl StoredValue for Component {
-    type Key = Key;
-    const KIND: ObjectKind = ObjectKind::Component;
-    const NODE_KIND: ObjectKind = ObjectKind::ComponentNode;
-    fn key(&self) -> Key {
-        self.key().clone()
-    }
-    fn from_object(object: TreeObject) -> Option<Arc<Self>> {
-        match object {
-            TreeObject::Component(c) => Some(c),
-            _ => None,
+/// `StoredValue` for a persisted value type: its key type and accessor, its
+/// object kinds, and the `TreeObject` variant that carries it.
+macro_rules! stored_value {
+    ($ty:ident, $key:ty, $key_of:ident, $kind:ident, $node_kind:ident) => {
+        impl StoredValue for $ty {
+            type Key = $key;
+            const KIND: ObjectKind = ObjectKind::$kind;
+            const NODE_KIND: ObjectKind = ObjectKind::$node_kind;
+            fn key(&self) -> $key {
+                self.$key_of().clone()
+            }
+            fn from_object(object: TreeObject) -> Option<Arc<Self>> {
+                match object {
+                    TreeObject::$ty(value) => Some(value),
+                    _ => None,
+                }
+            }
+            fn stored_tag(&self) -> Option<StoreTag> {
+                self.store_tag()
+            }
+            fn remember_tag(&self, tag: StoreTag) {
+                self.set_store_tag(tag);
+            }
+            fn hash(&self) -> ContentHash {
+                self.content_hash()
+            }
+            fn object(this: &Arc<Self>) -> TreeObject {
+                TreeObject::$ty(Arc::clone(this))
+            }
         }
-    }
-    fn stored_tag(&self) -> Option<StoreTag> {
-        self.store_tag()
-    }
-    fn remember_tag(&self, tag: StoreTag) {
-        self.set_store_tag(tag);
-    }
-    fn hash(&self) -> ContentHash {
-        self.content_hash()
-    }
-    fn object(this: &Arc<Self>) -> TreeObject {
-        TreeObject::Component(Arc::clone(this))
-    }
+    };
 }
 
-impl StoredValue for Edge {
-    type Key = EdgeId;
-    const KIND: ObjectKind = ObjectKind::Edge;
-    const NODE_KIND: ObjectKind = ObjectKind::EdgeNode;
-    fn key(&self) -> EdgeId {
-        self.id().clone()
-    }
-    fn from_object(object: TreeObject) -> Option<Arc<Self>> {
-        match object {
-            TreeObject::Edge(e) => Some(e),
-            _ => None,
-        }
-    }
-    fn stored_tag(&self) -> Option<StoreTag> {
-        self.store_tag()
-    }
-    fn remember_tag(&self, tag: StoreTag) {
-        self.set_store_tag(tag);
-    }
-    fn hash(&self) -> ContentHash {
-        self.content_hash()
-    }
-    fn object(this: &Arc<Self>) -> TreeObject {
-        TreeObject::Edge(Arc::clone(this))
-    }
-}
+stored_value!(Component, Key, key, Component, ComponentNode);
+stored_value!(Edge, EdgeId, id, Edge, EdgeNode);
 
 impl<S: TreeSink> Sink<'_, S> {
     fn node_object(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, S::Error> {

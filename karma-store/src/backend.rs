@@ -6,6 +6,9 @@ use std::ops::Bound;
 /// Key-value pairs returned by a scan, in scan order.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// A range of keys to scan: lower and upper bounds.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// A backend's own failure, boxed.
 pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -121,7 +124,7 @@ pub trait Backend: Send + Sync + Debug + 'static {
     fn scan(
         &self,
         space: Keyspace,
-        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        range: KeyRange,
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, BackendError>;
@@ -135,7 +138,7 @@ pub trait Backend: Send + Sync + Debug + 'static {
 }
 
 /// The key range of every key starting with `prefix`.
-pub fn prefix_range(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+pub fn prefix_range(prefix: &[u8]) -> KeyRange {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < u8::MAX {

@@ -49,7 +49,7 @@ mod refs;
 mod repository;
 
 pub use backend::{
-    Backend, BackendError, Direction, Entries, Expectation, Keyspace, WriteBatch, WriteError, prefix_range,
+    Backend, BackendError, Direction, Entries, Expectation, KeyRange, Keyspace, WriteBatch, WriteError, prefix_range,
 };
 pub use error::{Result, StoreError};
 pub use memory::MemoryStore;

@@ -1,11 +1,10 @@
 //! An in-memory backend: for tests, caches and short-lived tools.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::backend::{Backend, BackendError, Direction, Entries, Keyspace, WriteBatch, WriteError};
+use crate::backend::{Backend, BackendError, Direction, Entries, KeyRange, Keyspace, WriteBatch, WriteError};
 
 type Space = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -44,7 +43,7 @@ impl Backend for MemoryStore {
     fn scan(
         &self,
         space: Keyspace,
-        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        range: KeyRange,
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, BackendError> {

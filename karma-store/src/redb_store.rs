@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::backend::{Backend, BackendError, Direction, Entries, Keyspace, WriteBatch, WriteError};
+use crate::backend::{Backend, BackendError, Direction, Entries, KeyRange, Keyspace, WriteBatch, WriteError};
 use crate::error::StoreError;
 
 fn table(space: Keyspace) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
@@ -154,7 +154,7 @@ impl Backend for RedbStore {
     fn scan(
         &self,
         space: Keyspace,
-        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        range: KeyRange,
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, BackendError> {
@@ -180,7 +180,7 @@ impl RedbStore {
     fn scan_unguarded(
         &self,
         space: Keyspace,
-        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        range: KeyRange,
         direction: Direction,
         limit: usize,
     ) -> Result<Entries, BackendError> {

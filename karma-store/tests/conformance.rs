@@ -5,9 +5,10 @@ mod memory {
 }
 
 mod redb {
-    use std::ops::Bound;
 
-    use karma_store::{Backend, BackendError, Direction, Entries, Keyspace, RedbStore, WriteBatch, WriteError};
+    use karma_store::{
+        Backend, BackendError, Direction, Entries, KeyRange, Keyspace, RedbStore, WriteBatch, WriteError,
+    };
 
     /// A `RedbStore` in a temporary directory removed when the store drops.
     #[derive(Debug)]
@@ -29,7 +30,7 @@ mod redb {
         fn scan(
             &self,
             space: Keyspace,
-            range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+            range: KeyRange,
             direction: Direction,
             limit: usize,
         ) -> Result<Entries, BackendError> {
