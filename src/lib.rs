@@ -27,9 +27,11 @@
 //! - [`core`]: the data model (components, edges, snapshots, deltas, derive);
 //! - [`store`]: durable history;
 //! - [`query`]: impact, paths, plans;
+//! - [`import`]: Terraform, Kubernetes and Compose in;
 //! - [`ml`]: features, embeddings, detectors.
 
 pub use karma_core as core;
+pub use karma_import as import;
 pub use karma_ml as ml;
 pub use karma_query as query;
 pub use karma_store as store;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::fields::FieldMap;
 use crate::key::{IntoKey, Key, Name};
 use crate::schema::Schema;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{EdgeSet, Snapshot};
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::typed::TypedComponent;
 use crate::value::Value;
@@ -278,6 +278,103 @@ impl Graph {
         };
         self.state.put_edge(Arc::new(edge));
         Ok(self.state.edge(&id).expect("just put"))
+    }
+
+    /// Makes (or updates the attributes of) many edges at once, each
+    /// `from` → `to` of `kind`: what [`connect`](Self::connect) does for each,
+    /// with the same checks, but all or nothing and several times faster for
+    /// bulk loads (importers, generators): edges are grouped by their ends,
+    /// so each component's edge sets are found once.
+    ///
+    /// Returns how many edges are new. On error nothing is changed.
+    ///
+    /// ```
+    /// use karma_core::{Component, EdgeKind, Graph};
+    /// let mut graph = Graph::new();
+    /// for name in ["a", "b", "c"] {
+    ///     graph.insert(Component::new("Service", name)?)?;
+    /// }
+    /// let edges = [("Service/a", "Service/b"), ("Service/a", "Service/c"), ("Service/b", "Service/c")]
+    ///     .map(|(f, t)| (f.parse().unwrap(), t.parse().unwrap(), EdgeKind::DependsOn, vec![]));
+    /// assert_eq!(graph.connect_all(edges)?, 3);
+    /// assert_eq!(graph.edge_count(), 3);
+    /// # Ok::<(), karma_core::Error>(())
+    /// ```
+    pub fn connect_all(
+        &mut self,
+        edges: impl IntoIterator<Item = (Key, Key, EdgeKind, Vec<(Name, Value)>)>,
+    ) -> Result<usize> {
+        let mut edges: Vec<(EdgeId, FieldMap<Value>)> = edges
+            .into_iter()
+            .map(|(from, to, kind, attributes)| (EdgeId::new(from, to, kind), attributes.into_iter().collect()))
+            .collect();
+        // Check everything before changing anything.
+        edges.sort_by(|a, b| a.0.from.cmp(&b.0.from));
+        let mut last_checked: Option<&Key> = None;
+        for (id, _) in &edges {
+            if last_checked != Some(&id.from) {
+                if !self.state.contains(&id.from) {
+                    return Err(Error::UnknownComponent { key: id.from.clone() });
+                }
+                last_checked = Some(&id.from);
+            }
+            if !self.state.contains(&id.to) {
+                return Err(Error::UnknownComponent { key: id.to.clone() });
+            }
+            if id.from == id.to {
+                return Err(Error::InvalidEdge {
+                    from: id.from.clone(),
+                    to: id.to.clone(),
+                    reason: "a component cannot depend on itself",
+                });
+            }
+            if matches!(id.kind, EdgeKind::Reference { .. }) {
+                return Err(Error::InvalidEdge {
+                    from: id.from.clone(),
+                    to: id.to.clone(),
+                    reason: "reference edges come only from reference params",
+                });
+            }
+        }
+        let now = self.now();
+        let mut added: Vec<EdgeId> = Vec::new();
+        // Outgoing sets, one lookup per source.
+        let mut put = |set: &mut EdgeSet, id: EdgeId, attributes: FieldMap<Value>| {
+            let edge = if let Some(e) = set.get(&id) {
+                let mut e = (**e).clone();
+                e.set_attributes(attributes, now);
+                e
+            } else {
+                added.push(id.clone());
+                Edge::new(id.clone(), attributes, now)
+            };
+            set.insert(id, Arc::new(edge));
+        };
+        let mut iter = edges.into_iter().peekable();
+        while let Some((id, attributes)) = iter.next() {
+            let from = id.from.clone();
+            let mut set = self.state.edges.remove(&from).unwrap_or_default();
+            put(&mut set, id, attributes);
+            while let Some((id, attributes)) = iter.next_if(|(id, _)| id.from == from) {
+                put(&mut set, id, attributes);
+            }
+            self.state.edges.insert(from, set);
+        }
+        // Incoming sets for the new edges, one lookup per target.
+        let count = added.len();
+        added.sort_by(|a, b| a.to.cmp(&b.to));
+        let mut j = 0;
+        while j < added.len() {
+            let to = added[j].to.clone();
+            let mut set = self.state.incoming.remove(&to).unwrap_or_default();
+            while j < added.len() && added[j].to == to {
+                set.insert(added[j].clone(), ());
+                j += 1;
+            }
+            self.state.incoming.insert(to, set);
+        }
+        self.state.edge_count += count;
+        Ok(count)
     }
 
     /// Removes the edge `from` → `to` of `kind`, returning it.

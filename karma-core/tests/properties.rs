@@ -386,3 +386,67 @@ fn merge_conflicts_on_params_removals_and_dangling_references() {
     let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
     assert!(c.iter().any(|c| c.field.as_deref() == Some("url")), "{c:?}");
 }
+
+/// An edge to make: from, to, kind, attributes.
+type NewEdge = (Key, Key, EdgeKind, Vec<(karma_core::Name, Value)>);
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// `connect_all` leaves exactly the graph that `connect` one edge at a
+    /// time leaves (same edges, attributes, versions, hashes); and when one
+    /// edge is refused, it changes nothing at all.
+    #[test]
+    fn connect_all_is_connect_in_bulk(
+        first in ops(),
+        batch in proptest::collection::vec((0usize..8, 0usize..8, any::<bool>(), 0i64..3), 0..24),
+        clean in any::<bool>(),
+    ) {
+        let (mut one, clock) = build(&first);
+        if clean {
+            // Every end exists and no edge loops: the batch must succeed.
+            for k in 0..8 {
+                if !one.contains(&key(k)) {
+                    one.insert(component(k, &[])).unwrap();
+                }
+            }
+        }
+        let mut bulk = one.clone();
+        clock.advance(Duration::from_secs(1));
+        let edges: Vec<NewEdge> = batch
+            .iter()
+            .filter(|&&(f, t, _, _)| !clean || f != t)
+            .map(|&(f, t, custom, w)| {
+                let kind = if custom { EdgeKind::custom("network") } else { EdgeKind::DependsOn };
+                (key(f), key(t), kind, vec![("weight".into(), Value::Int(w))])
+            })
+            .collect();
+        let before = one.snapshot();
+        let mut singly = Ok(0usize);
+        for (f, t, kind, attributes) in edges.clone() {
+            let existed = one.edge(&karma_core::EdgeId::new(f.clone(), t.clone(), kind.clone())).is_some();
+            match one.connect(f, t, kind, attributes) {
+                Ok(_) => { if let Ok(n) = &mut singly { *n += usize::from(!existed); } }
+                Err(e) => { singly = Err(e); break; }
+            }
+        }
+        match (bulk.connect_all(edges), singly) {
+            (Ok(n), Ok(m)) => {
+                prop_assert_eq!(n, m);
+                prop_assert_eq!(bulk.snapshot().root_hash(), one.snapshot().root_hash());
+                prop_assert_eq!(bulk.edge_count(), one.edge_count());
+                prop_assert_eq!(bulk.edges_sorted(), one.edges_sorted());
+                for k in (0..8).map(key) {
+                    prop_assert_eq!(bulk.dependents(&k), one.dependents(&k));
+                }
+            }
+            (Err(_), Err(_)) => {
+                prop_assert!(!clean, "a clean batch was refused");
+                // All or nothing: the bulk graph is untouched.
+                prop_assert_eq!(bulk.snapshot().root_hash(), before.root_hash());
+                prop_assert_eq!(bulk.edge_count(), before.edge_count());
+            }
+            (bulk_result, singly) => prop_assert!(false, "bulk {:?} vs one by one {:?}", bulk_result, singly),
+        }
+    }
+}
