@@ -59,7 +59,8 @@ fn state(n: usize) -> (String, usize) {
                 out.push(',');
             }
             let index = if count > 1 { format!(r#""index_key": {i}, "#) } else { String::new() };
-            let sensitive = if r.is_multiple_of(10) { r#"[[{"type": "get_attr", "value": "password"}]]"# } else { "[]" };
+            let sensitive =
+                if r.is_multiple_of(10) { r#"[[{"type": "get_attr", "value": "password"}]]"# } else { "[]" };
             let _ = write!(
                 out,
                 r#"{{{index}"schema_version": 1, "attributes": {{"id": "{ty}-{r}-{i}", "arn": "arn:aws:ec2:eu-west-1:123456789012:{ty}/{r}-{i}", "instance_type": "t3.{}", "port": {}, "enabled": {}, "tags": {{"Name": "r{r}-{i}", "team": "t{}"}}, "zones": ["eu-west-1a", "eu-west-1b"], "password": "p{r}"}}, "sensitive_attributes": {sensitive}, "private": "bnVsbA==", "dependencies": [{}]}}"#,

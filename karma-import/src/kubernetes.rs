@@ -15,13 +15,15 @@
 //!   secrets.
 //! - Edges (*from depends on to*): a Service `selects` the workloads whose
 //!   pod template labels match its selector; an Ingress `routes-to` its
-//!   backend Services; workloads `use-config` / `use-secret` the `ConfigMap`s
-//!   and Secrets their containers read (`envFrom`, `valueFrom`, volumes,
+//!   backend Services; workloads have `uses-config` / `uses-secret` edges to
+//!   the `ConfigMap`s and Secrets their containers read (`envFrom`, `valueFrom`, volumes,
 //!   projected volumes, `imagePullSecrets`) with the container, variable and
 //!   key as edge attributes; `mounts` their `PersistentVolumeClaim`s;
 //!   `runs-as` their `ServiceAccount`; an object is `owned-by` its owner
 //!   references; a `HorizontalPodAutoscaler` `scales` its target; a
-//!   (Cluster)RoleBinding `binds` its role and subjects.
+//!   (Cluster)RoleBinding `binds` its role and subjects; a workload has an
+//!   `env` edge to each Service of its namespace that a literal environment
+//!   value names as a host (`DB_HOST: wordpress-mysql`).
 //!
 //! References to objects that are not in the input are warnings, except
 //! those marked `optional: true` and the implicit `default` `ServiceAccount`.
