@@ -343,3 +343,59 @@ fn sensitive_attributes_of_raw_states_and_unknown_instance_fields() {
     assert_eq!(ami.label(terraform::LABEL_MODE), Some("data"));
     assert!(!import.snapshot.to_json().unwrap().contains("hunter2"));
 }
+
+#[test]
+fn a_history_of_states_committed_to_a_repository() {
+    use karma_store::{CommitInfo, MemoryStore, RefName, Repository};
+    let states: Vec<(Timestamp, String)> = (1..=4)
+        .map(|i| {
+            let text = format!(
+                r#"{{"version": 4, "serial": {i}, "lineage": "L", "resources": [
+                  {{"mode": "managed", "type": "aws_db_instance", "name": "db",
+                    "instances": [{{"attributes": {{"id": "db-1", "allocated_storage": {}}}}}]}}]}}"#,
+                20 * (i / 2 + 1)
+            );
+            (Timestamp::from_secs(i64::from(i) * 3600), text)
+        })
+        .collect();
+    let steps = terraform::history(states.iter().map(|(t, s)| (*t, s.as_str())), &Options::default()).unwrap();
+    let repo = Repository::open(MemoryStore::new()).unwrap();
+    let prod = RefName::environment("prod").unwrap();
+    for step in &steps {
+        let info = CommitInfo::new("terraform", format!("serial {}", step.serial.unwrap())).at(step.time);
+        repo.commit(&prod, &step.snapshot, info).unwrap();
+    }
+    // Storage 20 → 40 (serial 2) → 40 (serial 3, no change) → 60 (serial 4).
+    let history = repo.param_history(&key("aws_db_instance.db"), "allocated_storage").unwrap();
+    let values: Vec<(i64, Option<i64>)> =
+        history.iter().map(|c| (c.timestamp.as_secs() / 3600, c.value.as_ref().and_then(Value::as_int))).collect();
+    assert_eq!(values, [(1, Some(20)), (2, Some(40)), (4, Some(60))]);
+}
+
+#[test]
+fn an_imported_plan_drawn_as_dot_and_mermaid() {
+    use karma_query::{GroupBy, Subgraph};
+    let plan = terraform::import_plan(AWS_PLAN, &Options::default()).unwrap();
+    let view = View::new(&plan.planned.snapshot);
+    let radius = change_impact(&plan.base.snapshot, &view, &plan.delta).unwrap();
+    let sub = Subgraph::of_blast_radius(&view, &radius, &GroupBy::Label(terraform::LABEL_MODULE.into()));
+    let dot = sub.to_dot();
+    assert!(dot.starts_with("digraph karma {"), "{dot}");
+    assert!(dot.contains("\"aws_instance.web\""), "{dot}");
+    let everything =
+        Subgraph::induced(&view, plan.planned.snapshot.components().map(|c| c.key().clone()), &GroupBy::Kind);
+    let dot = everything.to_dot();
+    assert!(dot.contains("\"module.net.aws_subnet.a[1]\""), "{dot}");
+    assert!(dot.contains("label=\"reference\""), "{dot}");
+    let mermaid = everything.to_mermaid();
+    assert!(mermaid.starts_with("flowchart LR"), "{mermaid}");
+    assert!(mermaid.contains("module.net.aws_subnet.a[0]"), "{mermaid}");
+    // Keys with quotes (for_each) are escaped.
+    let state = r#"{"version": 4, "resources": [{"mode": "managed", "type": "aws_s3_bucket", "name": "b", "each": "map",
+        "instances": [{"index_key": "logs", "attributes": {"id": "x"}}]}]}"#;
+    let import = terraform::import_state(state, &Options::default()).unwrap();
+    let view = View::new(&import.snapshot);
+    let sub = Subgraph::induced(&view, [key(r#"aws_s3_bucket.b["logs"]"#)], &GroupBy::None);
+    assert!(sub.to_dot().contains(r#"label="aws_s3_bucket.b[\"logs\"]""#), "{}", sub.to_dot());
+    assert!(sub.to_mermaid().contains("aws_s3_bucket.b[#quot;logs#quot;]"), "{}", sub.to_mermaid());
+}
