@@ -465,21 +465,10 @@ fn read_raw_state<'a>(ctx: &Ctx<'_>, root: &'a Map<String, Json>) -> Result<Stat
             }
             let depends_on = str_list(ctx, o, "dependencies", &ipath)?;
             let index = o.get("index_key").filter(|v| !v.is_null()).cloned();
-            let extra = o
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "attributes"
-                            | "sensitive_attributes"
-                            | "dependencies"
-                            | "index_key"
-                            | "private"
-                            | "schema_version"
-                    )
-                })
-                .map(|(k, v)| (k.as_str(), v))
-                .collect();
+            let extra = extra_fields(
+                o,
+                &["attributes", "sensitive_attributes", "dependencies", "index_key", "private", "schema_version"],
+            );
             let address = format!("{resource}{}", index_suffix(index.as_ref()));
             state.instances.push(Instance {
                 address,
@@ -502,6 +491,11 @@ fn read_raw_state<'a>(ctx: &Ctx<'_>, root: &'a Map<String, Json>) -> Result<Stat
         read_outputs(ctx, outputs, "/outputs", &mut state)?;
     }
     Ok(state)
+}
+
+/// The fields of `o` not in `known`: kept as `tf:` params.
+fn extra_fields<'a>(o: &'a Map<String, Json>, known: &[&str]) -> Vec<(&'a str, &'a Json)> {
+    o.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.as_str(), v)).collect()
 }
 
 /// Builds the sensitivity mask from one `sensitive_attributes` path: a list
@@ -617,25 +611,21 @@ fn read_module<'a>(
             }
         };
         let index = r.get("index").filter(|v| !v.is_null()).cloned();
-        let extra = r
-            .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "address"
-                        | "mode"
-                        | "type"
-                        | "name"
-                        | "index"
-                        | "provider_name"
-                        | "schema_version"
-                        | "values"
-                        | "sensitive_values"
-                        | "depends_on"
-                )
-            })
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
+        let extra = extra_fields(
+            r,
+            &[
+                "address",
+                "mode",
+                "type",
+                "name",
+                "index",
+                "provider_name",
+                "schema_version",
+                "values",
+                "sensitive_values",
+                "depends_on",
+            ],
+        );
         state.instances.push(Instance {
             address,
             module: module.clone(),
