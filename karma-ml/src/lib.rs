@@ -1,18 +1,40 @@
-//! Karma's machine learning: features, `GraphSAGE` embeddings, detectors and
-//! export.
-//!
-//! Work in progress (see the karma-ml issues); today it re-exports the core
-//! types that models read.
+//! Karma's machine learning: GraphSAGE embeddings of infrastructure graphs
+//! (PyTorch Geometric's `SAGEConv`, exactly), their training, and what they
+//! are for.
 //!
 //! # Example
 //!
 //! ```
-//! use karma_ml::core::{Component, Graph};
+//! use karma_ml::{Adjacency, Flow, Sage, SageConfig};
+//! use ndarray::Array2;
 //!
-//! let mut graph = Graph::new();
-//! graph.insert(Component::new("Service", "api")?.with_param("replicas", 3))?;
-//! assert_eq!(graph.len(), 1);
-//! # Ok::<(), karma_ml::core::Error>(())
+//! // Four nodes, edges 0 → 1, 0 → 2, 1 → 3: each node averages its in-neighbours.
+//! let adj = Adjacency::from_edges(4, &[(0, 1), (0, 2), (1, 3)], Flow::SourceToTarget)?;
+//! let x = Array2::from_shape_fn((4, 8), |(i, j)| (i * 8 + j) as f32 / 32.0);
+//! let model = Sage::new(&[8, 16, 4], SageConfig::default(), 42)?;
+//! let embeddings = model.forward(x.view(), &adj)?;
+//! assert_eq!(embeddings.dim(), (4, 4));
+//! # Ok::<(), karma_ml::MlError>(())
 //! ```
+
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// ndarray's views are cheap handles, passed by value by convention.
+#![allow(clippy::needless_pass_by_value)]
+
+mod adjacency;
+mod error;
+mod rng;
+mod sage;
+mod train;
+
+pub use adjacency::{Adjacency, Csr, Flow};
+pub use error::{MlError, Result};
+pub use rng::Rng;
+pub use sage::{
+    Aggregation, ConvCache, ConvGrads, Linear, LinearGrads, Sage, SageCache, SageConfig, SageConv, max_aggregate,
+    mean_aggregate,
+};
+
+pub use train::{Adam, Progress, TrainOptions, cross_entropy, train_supervised, train_unsupervised};
 
 pub use karma_core as core;

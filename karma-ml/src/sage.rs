@@ -1,0 +1,586 @@
+//! GraphSAGE layers with PyTorch Geometric's `SAGEConv` semantics, exactly,
+//! and multi-layer models; forward passes for inference and training, and
+//! hand-derived backward passes.
+//!
+//! Per layer, for each node `i` over the nodes `N(i)` whose messages it
+//! aggregates (its in-neighbours under [`Flow::SourceToTarget`](crate::Flow)):
+//!
+//! ```text
+//! src_j = x_j                         or relu(W_p x_j + b_p) when projecting
+//! agg_i = mean_{j ∈ N(i)} src_j       (0 when N(i) is empty; parallel edges count twice)
+//!       | max_{j ∈ N(i)} src_j        (element-wise; 0 when empty) — the paper's pooling
+//! out_i = W_l agg_i + b_l [+ W_r x_i]  (the root term uses x_i, never projected)
+//! out_i = out_i / max(‖out_i‖₂, 1e-12) when normalising — before any ReLU, as PyG does
+//! ```
+//!
+//! Weights are in torch's layout (`[out, in]`, `y = x Wᵀ + b`), so PyG
+//! state dicts load as they are.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::adjacency::Adjacency;
+use crate::error::{MlError, Result};
+use crate::rng::Rng;
+
+const NORM_EPS: f32 = 1e-12;
+
+/// A dense layer: `y = x Wᵀ + b`, `W` of shape `[outputs, inputs]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Linear {
+    /// `[outputs, inputs]`.
+    pub weight: Array2<f32>,
+    /// `[outputs]`, if the layer has a bias.
+    pub bias: Option<Array1<f32>>,
+}
+
+impl Linear {
+    /// A layer from its weights; the bias must have one entry per output.
+    pub fn new(weight: Array2<f32>, bias: Option<Array1<f32>>) -> Result<Self> {
+        if let Some(b) = &bias
+            && b.len() != weight.nrows()
+        {
+            return Err(MlError::Shape(format!("bias of {} for {} outputs", b.len(), weight.nrows())));
+        }
+        Ok(Self { weight, bias })
+    }
+
+    /// Glorot-uniform weights (zero bias), seeded.
+    pub fn glorot(inputs: usize, outputs: usize, bias: bool, rng: &mut Rng) -> Self {
+        let a = (6.0 / (inputs + outputs) as f32).sqrt();
+        let weight = Array2::from_shape_simple_fn((outputs, inputs), || rng.symmetric(a));
+        Self { weight, bias: bias.then(|| Array1::zeros(outputs)) }
+    }
+
+    /// Inputs per row.
+    pub fn inputs(&self) -> usize {
+        self.weight.ncols()
+    }
+
+    /// Outputs per row.
+    pub fn outputs(&self) -> usize {
+        self.weight.nrows()
+    }
+
+    /// `x Wᵀ + b` for every row of `x`.
+    pub fn forward(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        let mut y = x.dot(&self.weight.t());
+        if let Some(b) = &self.bias {
+            y += b;
+        }
+        y
+    }
+
+    /// Gradients of a loss through `y = x Wᵀ + b`: returns (dW, db) and adds
+    /// `dy W` into `dx` when given.
+    fn backward(&self, x: ArrayView2<'_, f32>, dy: ArrayView2<'_, f32>, dx: Option<&mut Array2<f32>>) -> LinearGrads {
+        let weight = dy.t().dot(&x);
+        let bias = self.bias.as_ref().map(|_| dy.sum_axis(Axis(0)));
+        if let Some(dx) = dx {
+            *dx += &dy.dot(&self.weight);
+        }
+        LinearGrads { weight, bias }
+    }
+}
+
+/// The gradient of a loss with respect to a [`Linear`]'s parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearGrads {
+    /// `∂L/∂W`, shaped like the weight.
+    pub weight: Array2<f32>,
+    /// `∂L/∂b`, if the layer has a bias.
+    pub bias: Option<Array1<f32>>,
+}
+
+/// How a node combines its neighbours' messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregation {
+    /// The mean (PyG `aggr="mean"`).
+    #[default]
+    Mean,
+    /// The element-wise maximum (PyG `aggr="max"`; with projection, the
+    /// paper's max-pooling aggregator).
+    Max,
+}
+
+/// A layer's options, PyG's `SAGEConv` arguments; the default is PyG's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::struct_excessive_bools)] // the flags of `SAGEConv`, one for one
+pub struct SageConfig {
+    /// How neighbours combine.
+    pub aggregation: Aggregation,
+    /// L2-normalise each output row.
+    pub normalize: bool,
+    /// Add `W_r x_i` (the node's own features).
+    pub root_weight: bool,
+    /// Give `lin_l` a bias.
+    pub bias: bool,
+    /// Pass neighbours through `relu(W_p x + b_p)` before aggregating.
+    pub project: bool,
+}
+
+impl Default for SageConfig {
+    fn default() -> Self {
+        Self { aggregation: Aggregation::Mean, normalize: false, root_weight: true, bias: true, project: false }
+    }
+}
+
+/// One GraphSAGE layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SageConv {
+    /// How neighbours combine.
+    pub aggregation: Aggregation,
+    /// Whether outputs are L2-normalised.
+    pub normalize: bool,
+    /// Applied to the aggregate; carries the layer's only bias.
+    pub lin_l: Linear,
+    /// Applied to the node itself, without bias (`None`: no root term).
+    pub lin_r: Option<Linear>,
+    /// Applied (then ReLU) to neighbours before aggregating, `[in, in]`.
+    pub project: Option<Linear>,
+}
+
+/// What a training forward pass keeps for the backward pass.
+#[derive(Clone, Debug)]
+pub struct ConvCache {
+    /// `x W_pᵀ + b_p` before the ReLU, when projecting.
+    projected: Option<Array2<f32>>,
+    aggregate: Array2<f32>,
+    /// For max: per node and feature, the neighbour chosen (`u32::MAX`: none).
+    argmax: Option<Vec<u32>>,
+    /// The output before normalising, when normalising.
+    unnormalised: Option<Array2<f32>>,
+    /// The layer's output.
+    output: Array2<f32>,
+}
+
+impl ConvCache {
+    /// The layer's output.
+    pub fn output(&self) -> &Array2<f32> {
+        &self.output
+    }
+
+    /// The neighbour aggregate (of the projected messages, when projecting).
+    pub fn aggregate(&self) -> &Array2<f32> {
+        &self.aggregate
+    }
+}
+
+/// The gradient of a loss with respect to one layer's parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvGrads {
+    /// For `lin_l`.
+    pub lin_l: LinearGrads,
+    /// For `lin_r`.
+    pub lin_r: Option<LinearGrads>,
+    /// For the projection.
+    pub project: Option<LinearGrads>,
+}
+
+impl SageConv {
+    /// A layer with seeded Glorot weights.
+    pub fn new(inputs: usize, outputs: usize, config: SageConfig, rng: &mut Rng) -> Self {
+        Self {
+            aggregation: config.aggregation,
+            normalize: config.normalize,
+            project: config.project.then(|| Linear::glorot(inputs, inputs, true, rng)),
+            lin_l: Linear::glorot(inputs, outputs, config.bias, rng),
+            lin_r: config.root_weight.then(|| Linear::glorot(inputs, outputs, false, rng)),
+        }
+    }
+
+    /// A layer from given weights (e.g. a PyG state dict), shapes checked.
+    pub fn from_weights(
+        aggregation: Aggregation,
+        normalize: bool,
+        lin_l: Linear,
+        lin_r: Option<Linear>,
+        project: Option<Linear>,
+    ) -> Result<Self> {
+        let inputs = lin_l.inputs();
+        if let Some(r) = &lin_r
+            && (r.inputs() != inputs || r.outputs() != lin_l.outputs() || r.bias.is_some())
+        {
+            return Err(MlError::Shape("lin_r must be [out, in] like lin_l, without bias".into()));
+        }
+        if let Some(p) = &project
+            && (p.inputs() != inputs || p.outputs() != inputs)
+        {
+            return Err(MlError::Shape("the projection must be [in, in]".into()));
+        }
+        Ok(Self { aggregation, normalize, lin_l, lin_r, project })
+    }
+
+    /// Features in.
+    pub fn inputs(&self) -> usize {
+        self.lin_l.inputs()
+    }
+
+    /// Features out.
+    pub fn outputs(&self) -> usize {
+        self.lin_l.outputs()
+    }
+
+    /// The layer's output for every node.
+    pub fn forward(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<Array2<f32>> {
+        Ok(self.forward_cached(x, adj)?.output)
+    }
+
+    /// The forward pass, keeping what the backward pass needs.
+    pub fn forward_cached(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<ConvCache> {
+        if x.ncols() != self.inputs() || x.nrows() != adj.len() {
+            return Err(MlError::Shape(format!(
+                "features {:?} for a layer of {} inputs on {} nodes",
+                x.dim(),
+                self.inputs(),
+                adj.len()
+            )));
+        }
+        let (projected, source) = match &self.project {
+            Some(p) => {
+                let pre = p.forward(x);
+                let src = pre.mapv(|v| v.max(0.0));
+                (Some(pre), Some(src))
+            }
+            None => (None, None),
+        };
+        let messages = source.as_ref().map_or(x, |s| s.view());
+        let (aggregate, argmax) = match self.aggregation {
+            Aggregation::Mean => (mean_aggregate(messages, adj), None),
+            Aggregation::Max => {
+                let (a, arg) = max_aggregate(messages, adj);
+                (a, Some(arg))
+            }
+        };
+        let mut out = self.lin_l.forward(aggregate.view());
+        if let Some(r) = &self.lin_r {
+            out += &r.forward(x);
+        }
+        let unnormalised = self.normalize.then(|| {
+            let raw = out.clone();
+            normalise_rows(&mut out);
+            raw
+        });
+        Ok(ConvCache { projected, aggregate, argmax, unnormalised, output: out })
+    }
+
+    /// Back through the layer: the parameter gradients, and `∂L/∂x`.
+    pub fn backward(
+        &self,
+        x: ArrayView2<'_, f32>,
+        adj: &Adjacency,
+        cache: &ConvCache,
+        d_out: ArrayView2<'_, f32>,
+    ) -> (ConvGrads, Array2<f32>) {
+        let d_pre = match &cache.unnormalised {
+            Some(raw) => normalise_backward(raw.view(), cache.output.view(), d_out),
+            None => d_out.to_owned(),
+        };
+        let mut d_agg = Array2::zeros(cache.aggregate.raw_dim());
+        let lin_l = self.lin_l.backward(cache.aggregate.view(), d_pre.view(), Some(&mut d_agg));
+        let mut dx = Array2::zeros(x.raw_dim());
+        let lin_r = self.lin_r.as_ref().map(|r| r.backward(x, d_pre.view(), Some(&mut dx)));
+        let d_source = match (&self.aggregation, &cache.argmax) {
+            (Aggregation::Max, Some(argmax)) => max_backward(d_agg.view(), argmax, adj.len()),
+            _ => mean_backward(d_agg.view(), adj),
+        };
+        let project = if let (Some(p), Some(pre)) = (&self.project, &cache.projected) {
+            let mut d_pre_p = d_source;
+            Zip::from(&mut d_pre_p).and(pre).for_each(|d, &v| {
+                if v <= 0.0 {
+                    *d = 0.0;
+                }
+            });
+            Some(p.backward(x, d_pre_p.view(), Some(&mut dx)))
+        } else {
+            dx += &d_source;
+            None
+        };
+        (ConvGrads { lin_l, lin_r, project }, dx)
+    }
+}
+
+/// Row-wise mean of each node's incoming messages (zeros when none),
+/// parallel over nodes.
+pub fn mean_aggregate(x: ArrayView2<'_, f32>, adj: &Adjacency) -> Array2<f32> {
+    let d = x.ncols();
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut out = vec![0.0f32; adj.len() * d];
+    out.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, row)| {
+        let nbs = adj.incoming(i);
+        if nbs.is_empty() || d == 0 {
+            return;
+        }
+        for &j in nbs {
+            let src = &xs[j as usize * d..(j as usize + 1) * d];
+            for (o, s) in row.iter_mut().zip(src) {
+                *o += s;
+            }
+        }
+        let inv = 1.0 / nbs.len() as f32;
+        for o in row.iter_mut() {
+            *o *= inv;
+        }
+    });
+    Array2::from_shape_vec((adj.len(), d), out).expect("sized")
+}
+
+/// Element-wise maximum of each node's incoming messages (zeros when none)
+/// and, per node and feature, which neighbour gave it.
+pub fn max_aggregate(x: ArrayView2<'_, f32>, adj: &Adjacency) -> (Array2<f32>, Vec<u32>) {
+    let d = x.ncols();
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let mut out = vec![0.0f32; adj.len() * d];
+    let mut arg = vec![u32::MAX; adj.len() * d];
+    out.par_chunks_mut(d.max(1)).zip(arg.par_chunks_mut(d.max(1))).enumerate().for_each(|(i, (row, arg))| {
+        let nbs = adj.incoming(i);
+        if nbs.is_empty() || d == 0 {
+            return;
+        }
+        row.fill(f32::NEG_INFINITY);
+        for &j in nbs {
+            let src = &xs[j as usize * d..(j as usize + 1) * d];
+            for f in 0..d {
+                if src[f] > row[f] {
+                    row[f] = src[f];
+                    arg[f] = j;
+                }
+            }
+        }
+    });
+    (Array2::from_shape_vec((adj.len(), d), out).expect("sized"), arg)
+}
+
+/// `∂L/∂messages` from `∂L/∂aggregate` for the mean: each node's message
+/// gets the gradient of every node that averaged it, divided by that node's
+/// count (parallel over senders, through the transposed rows).
+fn mean_backward(d_agg: ArrayView2<'_, f32>, adj: &Adjacency) -> Array2<f32> {
+    let d = d_agg.ncols();
+    let g = d_agg.as_standard_layout();
+    let gs = g.as_slice().expect("standard layout");
+    let mut out = vec![0.0f32; adj.len() * d];
+    out.par_chunks_mut(d.max(1)).enumerate().for_each(|(j, row)| {
+        for &i in adj.outgoing(j) {
+            let inv = 1.0 / adj.incoming(i as usize).len() as f32;
+            let src = &gs[i as usize * d..(i as usize + 1) * d];
+            for (o, s) in row.iter_mut().zip(src) {
+                *o += s * inv;
+            }
+        }
+    });
+    Array2::from_shape_vec((adj.len(), d), out).expect("sized")
+}
+
+/// `∂L/∂messages` for the max: each feature's gradient goes to the
+/// neighbour that gave the maximum.
+fn max_backward(d_agg: ArrayView2<'_, f32>, argmax: &[u32], n: usize) -> Array2<f32> {
+    let d = d_agg.ncols();
+    let mut out = Array2::zeros((n, d));
+    for ((i, f), &g) in d_agg.indexed_iter() {
+        let j = argmax[i * d + f];
+        if j != u32::MAX {
+            out[[j as usize, f]] += g;
+        }
+    }
+    out
+}
+
+fn normalise_rows(out: &mut Array2<f32>) {
+    out.axis_iter_mut(Axis(0)).into_par_iter().for_each(|mut row| {
+        let norm = row.dot(&row).sqrt().max(NORM_EPS);
+        row /= norm;
+    });
+}
+
+/// Through `y = o / max(‖o‖, ε)`: `∂L/∂o = (g − y (y·g)) / ‖o‖`, or `g / ε`
+/// where the norm is below ε.
+fn normalise_backward(raw: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>, g: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut out = g.to_owned();
+    Zip::from(out.rows_mut()).and(raw.rows()).and(y.rows()).for_each(|mut d, o, y| {
+        let norm = o.dot(&o).sqrt();
+        if norm > NORM_EPS {
+            let proj = y.dot(&d);
+            d.zip_mut_with(&y, |di, &yi| *di = (*di - yi * proj) / norm);
+        } else {
+            d /= NORM_EPS;
+        }
+    });
+    out
+}
+
+/// A stack of GraphSAGE layers with ReLU between them (none after the last).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sage {
+    /// The layers, first to last.
+    pub layers: Vec<SageConv>,
+}
+
+/// What a training forward pass of a whole model keeps.
+#[derive(Clone, Debug)]
+pub struct SageCache {
+    /// Each layer's input (after the previous layer's ReLU).
+    inputs: Vec<Array2<f32>>,
+    layers: Vec<ConvCache>,
+}
+
+impl SageCache {
+    /// The model's output.
+    pub fn output(&self) -> &Array2<f32> {
+        self.layers.last().expect("at least one layer").output()
+    }
+
+    /// Layer `i`'s cache.
+    pub fn layer(&self, i: usize) -> &ConvCache {
+        &self.layers[i]
+    }
+}
+
+impl Sage {
+    /// A model of `dims.len() - 1` layers (`dims` = input, hidden..., output),
+    /// seeded Glorot weights, every layer configured alike.
+    pub fn new(dims: &[usize], config: SageConfig, seed: u64) -> Result<Self> {
+        if dims.len() < 2 {
+            return Err(MlError::Invalid("a model needs an input and an output size".into()));
+        }
+        let mut rng = Rng::new(seed);
+        Ok(Self { layers: dims.windows(2).map(|w| SageConv::new(w[0], w[1], config, &mut rng)).collect() })
+    }
+
+    /// Features in.
+    pub fn inputs(&self) -> usize {
+        self.layers[0].inputs()
+    }
+
+    /// Features out.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().expect("layers").outputs()
+    }
+
+    /// Full-graph inference: every node's output.
+    pub fn forward(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<Array2<f32>> {
+        let mut h = self.layers[0].forward(x, adj)?;
+        for layer in &self.layers[1..] {
+            h.mapv_inplace(|v| v.max(0.0));
+            h = layer.forward(h.view(), adj)?;
+        }
+        Ok(h)
+    }
+
+    /// The forward pass, keeping what [`backward`](Self::backward) needs.
+    pub fn forward_cached(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<SageCache> {
+        let mut inputs = vec![x.to_owned()];
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let cache = layer.forward_cached(inputs[i].view(), adj)?;
+            if i + 1 < self.layers.len() {
+                inputs.push(cache.output().mapv(|v| v.max(0.0)));
+            }
+            layers.push(cache);
+        }
+        Ok(SageCache { inputs, layers })
+    }
+
+    /// Back through the model from `∂L/∂output`: each layer's gradients.
+    pub fn backward(&self, adj: &Adjacency, cache: &SageCache, d_out: ArrayView2<'_, f32>) -> Vec<ConvGrads> {
+        let mut grads = Vec::with_capacity(self.layers.len());
+        let mut d = d_out.to_owned();
+        for i in (0..self.layers.len()).rev() {
+            let (g, mut dx) = self.layers[i].backward(cache.inputs[i].view(), adj, &cache.layers[i], d.view());
+            grads.push(g);
+            if i > 0 {
+                // Through the ReLU that made this layer's input.
+                Zip::from(&mut dx).and(&cache.inputs[i]).for_each(|g, &a| {
+                    if a <= 0.0 {
+                        *g = 0.0;
+                    }
+                });
+            }
+            d = dx;
+        }
+        grads.reverse();
+        grads
+    }
+
+    /// Every parameter, flattened in [`visit_params`](Self::visit_params)
+    /// order.
+    pub fn parameters(&self) -> Vec<f32> {
+        let mut out = Vec::new();
+        self.each_linear(|l| {
+            out.extend(l.weight.iter());
+            if let Some(b) = &l.bias {
+                out.extend(b.iter());
+            }
+        });
+        out
+    }
+
+    /// Sets every parameter from a flat list in [`parameters`](Self::parameters)
+    /// order.
+    pub fn set_parameters(&mut self, values: &[f32]) -> Result<()> {
+        let count = self.parameters().len();
+        if values.len() != count {
+            return Err(MlError::Shape(format!("{} values for {count} parameters", values.len())));
+        }
+        let mut at = 0;
+        for layer in &mut self.layers {
+            for l in [Some(&mut layer.lin_l), layer.lin_r.as_mut(), layer.project.as_mut()].into_iter().flatten() {
+                for w in &mut l.weight {
+                    *w = values[at];
+                    at += 1;
+                }
+                if let Some(b) = &mut l.bias {
+                    for v in b {
+                        *v = values[at];
+                        at += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Gradients flattened like [`parameters`](Self::parameters).
+    pub fn flatten_grads(grads: &[ConvGrads]) -> Vec<f32> {
+        let mut out = Vec::new();
+        for g in grads {
+            for l in [Some(&g.lin_l), g.lin_r.as_ref(), g.project.as_ref()].into_iter().flatten() {
+                out.extend(l.weight.iter());
+                if let Some(b) = &l.bias {
+                    out.extend(b.iter());
+                }
+            }
+        }
+        out
+    }
+
+    fn each_linear(&self, mut f: impl FnMut(&Linear)) {
+        for layer in &self.layers {
+            for l in [Some(&layer.lin_l), layer.lin_r.as_ref(), layer.project.as_ref()].into_iter().flatten() {
+                f(l);
+            }
+        }
+    }
+
+    /// Every parameter tensor beside its gradient, in a fixed order (for
+    /// optimisers).
+    pub fn visit_params(&mut self, grads: &[ConvGrads], mut f: impl FnMut(&mut [f32], &[f32])) {
+        fn linear(l: &mut Linear, g: &LinearGrads, f: &mut impl FnMut(&mut [f32], &[f32])) {
+            f(l.weight.as_slice_mut().expect("standard layout"), g.weight.as_slice().expect("standard layout"));
+            if let (Some(b), Some(gb)) = (&mut l.bias, &g.bias) {
+                f(b.as_slice_mut().expect("contiguous"), gb.as_slice().expect("contiguous"));
+            }
+        }
+        for (layer, g) in self.layers.iter_mut().zip(grads) {
+            linear(&mut layer.lin_l, &g.lin_l, &mut f);
+            if let (Some(r), Some(gr)) = (&mut layer.lin_r, &g.lin_r) {
+                linear(r, gr, &mut f);
+            }
+            if let (Some(p), Some(gp)) = (&mut layer.project, &g.project) {
+                linear(p, gp, &mut f);
+            }
+        }
+    }
+}
