@@ -22,13 +22,17 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod adjacency;
+mod embed;
 mod error;
+mod features;
 mod rng;
 mod sage;
 mod train;
 
 pub use adjacency::{Adjacency, Csr, Flow};
+pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, roc_auc};
 pub use error::{MlError, Result};
+pub use features::{FeatureConfig, FeatureExtractor, History};
 pub use rng::Rng;
 pub use sage::{
     Aggregation, ConvCache, ConvGrads, Linear, LinearGrads, Sage, SageCache, SageConfig, SageConv, max_aggregate,
