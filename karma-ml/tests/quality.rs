@@ -215,17 +215,17 @@ fn supervised_training_learns_the_kinds() {
     let losses = train_supervised(&mut model, x.view(), &adj, &labels, &options, |_| {}).unwrap();
     assert!(losses.last().unwrap() < &(losses[0] / 4.0), "{:?}", (losses[0], losses.last()));
     let logits = model.forward(x.view(), &adj).unwrap();
-    let (mut right, mut total) = (0, 0);
+    let (mut right, mut total) = (0u32, 0u32);
     for id in 0..view.len() as u32 {
         if view.label(id, "env") != Some("prod") {
             continue;
         }
         let row = logits.row(id as usize);
         let guess = (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
-        right += usize::from(Some(guess) == label(id));
+        right += u32::from(Some(guess) == label(id));
         total += 1;
     }
-    let accuracy = right as f64 / total as f64;
+    let accuracy = f64::from(right) / f64::from(total);
     println!("held-out environment accuracy {accuracy:.3}");
     assert!(accuracy >= 0.9, "accuracy {accuracy:.3}");
 }
