@@ -27,6 +27,7 @@ mod error;
 mod features;
 mod rng;
 mod sage;
+mod sample;
 mod train;
 
 pub use adjacency::{Adjacency, Csr, Flow};
@@ -39,6 +40,7 @@ pub use sage::{
     mean_aggregate,
 };
 
+pub use sample::{SampledBatch, sample_batch};
 pub use train::{Adam, Progress, TrainOptions, cross_entropy, train_supervised, train_unsupervised};
 
 pub use karma_core as core;

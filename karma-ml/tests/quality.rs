@@ -87,8 +87,11 @@ fn platform(seed: u64) -> (Snapshot, Vec<(String, String)>) {
 /// Features (the family is nowhere in them but in the structure and the
 /// values its members carry).
 fn features(snap: &Snapshot, view: &View) -> Array2<f32> {
-    let extractor = FeatureExtractor::fit(snap, FeatureConfig { hash_width: 32, seed: 5, labels: false });
-    extractor.transform(view, None).unwrap()
+    extractor(snap).transform(view, None).unwrap()
+}
+
+fn extractor(snap: &Snapshot) -> FeatureExtractor {
+    FeatureExtractor::fit(snap, FeatureConfig { hash_width: 32, seed: 5, labels: false })
 }
 
 /// The planted family, read from the key (`Service/prod-web-3`).
@@ -182,6 +185,37 @@ fn unsupervised_embeddings_separate_families_and_predict_links() {
     let auc = roc_auc(&positives, &negatives);
     println!("link prediction ROC AUC {auc:.3}");
     assert!(auc >= 0.9, "AUC {auc:.3}");
+
+    // A model saved and loaded gives the same embeddings.
+    let saved = serde_json::to_string(&model).unwrap();
+    let loaded: Sage = serde_json::from_str(&saved).unwrap();
+    assert_eq!(loaded.forward(x.view(), &adj).unwrap(), z);
+
+    // Semantic search: a service that does not exist yet, described by its
+    // params and the database and cache it will use, is nearest to web parts.
+    let described =
+        Component::new("Service", "new-web").unwrap().with_param("engine", "nginx").with_param("replicas", 2);
+    let row = extractor(&full).row(&described);
+    let neighbours: Vec<u32> = ["Database/prod-web-5", "Cache/prod-web-5"]
+        .iter()
+        .map(|k| view_full.id(&k.parse().unwrap()).unwrap())
+        .collect();
+    let vector = model.embed_new(x.view(), &adj, &row, &neighbours).unwrap();
+    let found = Embeddings::new(&view_full, z.clone()).unwrap().search(vector.view(), 5).unwrap();
+    let web = found.iter().filter(|(k, _)| k.as_str().contains("-web-")).count();
+    assert!(web >= 4, "{found:?}");
+
+    // Reuse: the same part of the same family, across environments.
+    let groups = index.near_duplicates(&full, "env", 0.9, 0.3);
+    assert!(!groups.is_empty());
+    for group in &groups {
+        let kinds: std::collections::BTreeSet<&str> =
+            group.iter().map(|k| k.as_str().split('/').next().unwrap()).collect();
+        let envs: std::collections::BTreeSet<&str> =
+            group.iter().map(|k| k.as_str().split('/').nth(1).unwrap().split('-').next().unwrap()).collect();
+        assert_eq!(kinds.len(), 1, "{group:?}");
+        assert!(envs.len() >= 2, "{group:?}");
+    }
 
     // Similar components: a web service's nearest neighbours are web services or its own members.
     let key = "Service/prod-web-0".parse().unwrap();
