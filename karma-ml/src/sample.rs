@@ -106,14 +106,14 @@ impl Sage {
                 let idx: Vec<usize> = batch.nodes.iter().map(|&v| v as usize).collect();
                 let local_x = x.select(Axis(0), &idx);
                 let out = self.forward(local_x.view(), &batch.adjacency)?;
-                Ok(out.slice(ndarray::s![..batch.seeds, ..]).to_owned())
+                Ok(out.slice_axis(Axis(0), ndarray::Slice::from(..batch.seeds)).to_owned())
             })
             .collect();
         let mut out = Array2::zeros((adj.len(), self.outputs()));
         for (b, part) in batches.into_iter().enumerate() {
             let part = part?;
             let start = b * batch_size;
-            out.slice_mut(ndarray::s![start..start + part.nrows(), ..]).assign(&part);
+            out.slice_axis_mut(Axis(0), ndarray::Slice::from(start..start + part.nrows())).assign(&part);
         }
         Ok(out)
     }
