@@ -186,27 +186,47 @@ fn unsupervised_embeddings_separate_families_and_predict_links() {
     println!("link prediction ROC AUC {auc:.3}");
     assert!(auc >= 0.9, "AUC {auc:.3}");
 
+    uses_of_embeddings(&full, &view_full, &x, &adj, &model, &z);
+
+    // Similar components: a web service's nearest neighbours are web services or its own members.
+    let key = "Service/prod-web-0".parse().unwrap();
+    let similar = index.similar(&key, 5).unwrap();
+    assert_eq!(similar.len(), 5);
+    let web = similar.iter().filter(|(k, _)| k.as_str().contains("-web-")).count();
+    assert!(web >= 4, "{similar:?}");
+}
+
+/// Save/load, semantic search and reuse groups on the trained model.
+fn uses_of_embeddings(
+    full: &Snapshot,
+    view_full: &View,
+    x: &Array2<f32>,
+    adj: &Adjacency,
+    model: &Sage,
+    z: &Array2<f32>,
+) {
+    let index = Embeddings::new(view_full, z.clone()).unwrap();
     // A model saved and loaded gives the same embeddings.
     let saved = serde_json::to_string(&model).unwrap();
     let loaded: Sage = serde_json::from_str(&saved).unwrap();
-    assert_eq!(loaded.forward(x.view(), &adj).unwrap(), z);
+    assert_eq!(&loaded.forward(x.view(), adj).unwrap(), z);
 
     // Semantic search: a service that does not exist yet, described by its
     // params and the database and cache it will use, is nearest to web parts.
     let described =
         Component::new("Service", "new-web").unwrap().with_param("engine", "nginx").with_param("replicas", 2);
-    let row = extractor(&full).row(&described);
+    let row = extractor(full).row(&described);
     let neighbours: Vec<u32> = ["Database/prod-web-5", "Cache/prod-web-5"]
         .iter()
         .map(|k| view_full.id(&k.parse().unwrap()).unwrap())
         .collect();
-    let vector = model.embed_new(x.view(), &adj, &row, &neighbours).unwrap();
-    let found = Embeddings::new(&view_full, z.clone()).unwrap().search(vector.view(), 5).unwrap();
+    let vector = model.embed_new(x.view(), adj, &row, &neighbours).unwrap();
+    let found = Embeddings::new(view_full, z.clone()).unwrap().search(vector.view(), 5).unwrap();
     let web = found.iter().filter(|(k, _)| k.as_str().contains("-web-")).count();
     assert!(web >= 4, "{found:?}");
 
     // Reuse: the same part of the same family, across environments.
-    let groups = index.near_duplicates(&full, "env", 0.9, 0.3);
+    let groups = index.near_duplicates(full, "env", 0.9, 0.3);
     assert!(!groups.is_empty());
     for group in &groups {
         let kinds: std::collections::BTreeSet<&str> =
@@ -216,13 +236,6 @@ fn unsupervised_embeddings_separate_families_and_predict_links() {
         assert_eq!(kinds.len(), 1, "{group:?}");
         assert!(envs.len() >= 2, "{group:?}");
     }
-
-    // Similar components: a web service's nearest neighbours are web services or its own members.
-    let key = "Service/prod-web-0".parse().unwrap();
-    let similar = index.similar(&key, 5).unwrap();
-    assert_eq!(similar.len(), 5);
-    let web = similar.iter().filter(|(k, _)| k.as_str().contains("-web-")).count();
-    assert!(web >= 4, "{similar:?}");
 }
 
 #[test]
