@@ -3,6 +3,8 @@
 //! karma-query [`View`].
 
 use karma_query::View;
+use std::sync::OnceLock;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -72,12 +74,21 @@ impl Csr {
 
 /// The message graph of a GraphSAGE model: for each node the neighbours it
 /// aggregates (`incoming`), and the transpose (`outgoing`) that carries
-/// gradients back.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// gradients back — built on first use, since inference never needs it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Adjacency {
     incoming: Csr,
-    outgoing: Csr,
+    #[serde(skip)]
+    outgoing: OnceLock<Csr>,
 }
+
+impl PartialEq for Adjacency {
+    fn eq(&self, other: &Self) -> bool {
+        self.incoming == other.incoming
+    }
+}
+
+impl Eq for Adjacency {}
 
 impl Adjacency {
     /// From directed edges `s → t` over `n` nodes, messages travelling as
@@ -114,10 +125,20 @@ impl Adjacency {
         Self::undirected(view.len(), &view_edges(view)).expect("view ids are in range")
     }
 
+    /// From incoming rows already in CSR form (offsets of length `n + 1`).
+    pub(crate) fn from_incoming_rows(offsets: Vec<usize>, neighbours: Vec<u32>) -> Self {
+        Self { incoming: Csr { offsets, neighbours }, outgoing: OnceLock::new() }
+    }
+
     fn from_receivers(n: usize, pairs: &[(u32, u32)]) -> Self {
-        let incoming = Csr::from_pairs(n, pairs.iter().copied());
-        let outgoing = Csr::from_pairs(n, pairs.iter().map(|&(r, s)| (s, r)));
-        Self { incoming, outgoing }
+        Self { incoming: Csr::from_pairs(n, pairs.iter().copied()), outgoing: OnceLock::new() }
+    }
+
+    fn transpose(&self) -> Csr {
+        let n = self.len();
+        let pairs: Vec<(u32, u32)> =
+            (0..n).flat_map(|r| self.incoming.row(r).iter().map(move |&s| (s, r as u32))).collect();
+        Csr::from_pairs(n, pairs.into_iter())
     }
 
     /// Number of nodes.
@@ -140,9 +161,9 @@ impl Adjacency {
         self.incoming.row(i)
     }
 
-    /// The nodes that aggregate node `i`'s message.
+    /// The nodes that aggregate node `i`'s message (with multiplicity).
     pub fn outgoing(&self, i: usize) -> &[u32] {
-        self.outgoing.row(i)
+        self.outgoing.get_or_init(|| self.transpose()).row(i)
     }
 
     /// The subgraph on `nodes` (new ids are positions in `nodes`), keeping

@@ -253,16 +253,28 @@ impl SageConv {
                 (a, Some(arg))
             }
         };
-        let mut out = self.lin_l.forward(aggregate.view());
+        let (out, unnormalised) = self.combine(aggregate.view(), x, true);
+        Ok(ConvCache { projected, aggregate, argmax, unnormalised, output: out })
+    }
+
+    /// `W_l agg + b_l [+ W_r root]`, normalised when configured; with
+    /// `keep`, also the output before normalising.
+    pub(crate) fn combine(
+        &self,
+        aggregate: ArrayView2<'_, f32>,
+        root: ArrayView2<'_, f32>,
+        keep: bool,
+    ) -> (Array2<f32>, Option<Array2<f32>>) {
+        let mut out = self.lin_l.forward(aggregate);
         if let Some(r) = &self.lin_r {
-            out += &r.forward(x);
+            out += &r.forward(root);
         }
         let unnormalised = self.normalize.then(|| {
-            let raw = out.clone();
+            let raw = keep.then(|| out.clone());
             normalise_rows(&mut out);
             raw
         });
-        Ok(ConvCache { projected, aggregate, argmax, unnormalised, output: out })
+        (out, unnormalised.flatten())
     }
 
     /// Back through the layer: the parameter gradients, and `∂L/∂x`.
@@ -307,24 +319,7 @@ pub fn mean_aggregate(x: ArrayView2<'_, f32>, adj: &Adjacency) -> Array2<f32> {
     let d = x.ncols();
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
-    let mut out = vec![0.0f32; adj.len() * d];
-    out.par_chunks_mut(d.max(1)).enumerate().for_each(|(i, row)| {
-        let nbs = adj.incoming(i);
-        if nbs.is_empty() || d == 0 {
-            return;
-        }
-        for &j in nbs {
-            let src = &xs[j as usize * d..(j as usize + 1) * d];
-            for (o, s) in row.iter_mut().zip(src) {
-                *o += s;
-            }
-        }
-        let inv = 1.0 / nbs.len() as f32;
-        for o in row.iter_mut() {
-            *o *= inv;
-        }
-    });
-    Array2::from_shape_vec((adj.len(), d), out).expect("sized")
+    aggregate_rows(Aggregation::Mean, adj, adj.len(), d, |j| &xs[j * d..(j + 1) * d]).0
 }
 
 /// Element-wise maximum of each node's incoming messages (zeros when none)
@@ -333,25 +328,63 @@ pub fn max_aggregate(x: ArrayView2<'_, f32>, adj: &Adjacency) -> (Array2<f32>, V
     let d = x.ncols();
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
-    let mut out = vec![0.0f32; adj.len() * d];
-    let mut arg = vec![u32::MAX; adj.len() * d];
-    out.par_chunks_mut(d.max(1)).zip(arg.par_chunks_mut(d.max(1))).enumerate().for_each(|(i, (row, arg))| {
-        let nbs = adj.incoming(i);
-        if nbs.is_empty() || d == 0 {
-            return;
-        }
-        row.fill(f32::NEG_INFINITY);
-        for &j in nbs {
-            let src = &xs[j as usize * d..(j as usize + 1) * d];
-            for f in 0..d {
-                if src[f] > row[f] {
-                    row[f] = src[f];
-                    arg[f] = j;
+    let (agg, arg) = aggregate_rows(Aggregation::Max, adj, adj.len(), d, |j| &xs[j * d..(j + 1) * d]);
+    (agg, arg.expect("max keeps its choices"))
+}
+
+/// The aggregate of the first `rows` nodes, reading message `j` through
+/// `message(j)` (`d` values): parallel over nodes. For the maximum, also
+/// which neighbour gave each value.
+pub(crate) fn aggregate_rows<'a>(
+    aggregation: Aggregation,
+    adj: &Adjacency,
+    rows: usize,
+    d: usize,
+    message: impl Fn(usize) -> &'a [f32] + Sync,
+) -> (Array2<f32>, Option<Vec<u32>>) {
+    let mut out = vec![0.0f32; rows * d];
+    let chunk = d.max(1);
+    let arg = match aggregation {
+        Aggregation::Mean => {
+            out.par_chunks_mut(chunk).enumerate().for_each(|(i, row)| {
+                let nbs = adj.incoming(i);
+                if nbs.is_empty() || d == 0 {
+                    return;
                 }
-            }
+                for &j in nbs {
+                    for (o, s) in row.iter_mut().zip(message(j as usize)) {
+                        *o += s;
+                    }
+                }
+                let inv = 1.0 / nbs.len() as f32;
+                for o in row.iter_mut() {
+                    *o *= inv;
+                }
+            });
+            None
         }
-    });
-    (Array2::from_shape_vec((adj.len(), d), out).expect("sized"), arg)
+        Aggregation::Max => {
+            let mut arg = vec![u32::MAX; rows * d];
+            out.par_chunks_mut(chunk).zip(arg.par_chunks_mut(chunk)).enumerate().for_each(|(i, (row, arg))| {
+                let nbs = adj.incoming(i);
+                if nbs.is_empty() || d == 0 {
+                    return;
+                }
+                row.fill(f32::NEG_INFINITY);
+                for &j in nbs {
+                    let src = message(j as usize);
+                    for f in 0..d {
+                        if src[f] > row[f] {
+                            row[f] = src[f];
+                            arg[f] = j;
+                        }
+                    }
+                }
+            });
+            Some(arg)
+        }
+    };
+    (Array2::from_shape_vec((rows, d), out).expect("sized"), arg)
 }
 
 /// `∂L/∂messages` from `∂L/∂aggregate` for the mean: each node's message

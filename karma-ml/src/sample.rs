@@ -7,12 +7,11 @@
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 
 use crate::adjacency::Adjacency;
 use crate::error::{MlError, Result};
 use crate::rng::Rng;
-use crate::sage::Sage;
+use crate::sage::{Sage, aggregate_rows};
 
 /// The sampled computation graph of a batch: its nodes (seeds first) and
 /// their sampled in-neighbours, in local ids.
@@ -24,52 +23,64 @@ pub struct SampledBatch {
     pub seeds: usize,
     /// The sampled messages, in local ids.
     pub adjacency: Adjacency,
+    /// `hop_ends[h]`: how many of `nodes` are at most `h` hops from a seed
+    /// (nodes are in the order they were reached).
+    pub hop_ends: Vec<usize>,
 }
 
 /// Samples the computation graph of `seeds` with `fanouts` per hop.
 pub fn sample_batch(adj: &Adjacency, seeds: &[u32], fanouts: &[usize], rng: &mut Rng) -> SampledBatch {
-    let mut local: FxHashMap<u32, u32> = FxHashMap::default();
+    // Global id → local id (u32::MAX: not reached yet), dense for speed.
+    let mut local: Vec<u32> = vec![u32::MAX; adj.len()];
     let mut nodes: Vec<u32> = Vec::with_capacity(seeds.len() * 4);
     for &s in seeds {
-        local.entry(s).or_insert_with(|| {
+        if local[s as usize] == u32::MAX {
+            local[s as usize] = nodes.len() as u32;
             nodes.push(s);
-            (nodes.len() - 1) as u32
-        });
+        }
     }
-    let mut pairs: Vec<(u32, u32)> = Vec::new();
-    let mut frontier: Vec<u32> = nodes.clone();
-    let mut scratch: Vec<u32> = Vec::new();
+    let mut hop_ends = vec![nodes.len()];
+    // Receivers are handled in local-id order, so their sampled rows are
+    // appended in CSR order directly.
+    let mut offsets: Vec<usize> = vec![0];
+    let mut neighbours: Vec<u32> = Vec::new();
+    let mut positions: Vec<u32> = Vec::new();
+    let mut start = 0;
     for &fanout in fanouts {
-        let mut next = Vec::new();
-        for &v in &frontier {
+        let end = nodes.len();
+        for r in start..end {
+            let v = nodes[r];
             let nbs = adj.incoming(v as usize);
-            scratch.clear();
+            let mut take = |u: u32, nodes: &mut Vec<u32>| {
+                if local[u as usize] == u32::MAX {
+                    local[u as usize] = nodes.len() as u32;
+                    nodes.push(u);
+                }
+                neighbours.push(local[u as usize]);
+            };
             if nbs.len() <= fanout {
-                scratch.extend_from_slice(nbs);
+                for &u in nbs {
+                    take(u, &mut nodes);
+                }
             } else {
                 // Partial Fisher–Yates over positions: `fanout` distinct picks.
-                let mut positions: Vec<u32> = (0..nbs.len() as u32).collect();
+                positions.clear();
+                positions.extend(0..nbs.len() as u32);
                 for i in 0..fanout {
                     let j = i + rng.below(nbs.len() - i);
                     positions.swap(i, j);
-                    scratch.push(nbs[positions[i] as usize]);
+                    take(nbs[positions[i] as usize], &mut nodes);
                 }
             }
-            let receiver = local[&v];
-            for &u in &scratch {
-                let id = *local.entry(u).or_insert_with(|| {
-                    nodes.push(u);
-                    next.push(u);
-                    (nodes.len() - 1) as u32
-                });
-                pairs.push((id, receiver));
-            }
+            offsets.push(neighbours.len());
         }
-        frontier = next;
+        start = end;
+        hop_ends.push(nodes.len());
     }
-    let adjacency =
-        Adjacency::from_edges(nodes.len(), &pairs, crate::Flow::SourceToTarget).expect("local ids in range");
-    SampledBatch { nodes, seeds: seeds.len(), adjacency }
+    // The last hop's nodes aggregate nothing.
+    offsets.resize(nodes.len() + 1, neighbours.len());
+    let adjacency = Adjacency::from_incoming_rows(offsets, neighbours);
+    SampledBatch { nodes, seeds: hop_ends[0], adjacency, hop_ends }
 }
 
 impl Sage {
@@ -103,10 +114,7 @@ impl Sage {
             .map(|(b, seeds)| {
                 let mut r = rng.fork(b as u64);
                 let batch = sample_batch(adj, seeds, fanouts, &mut r);
-                let idx: Vec<usize> = batch.nodes.iter().map(|&v| v as usize).collect();
-                let local_x = x.select(Axis(0), &idx);
-                let out = self.forward(local_x.view(), &batch.adjacency)?;
-                Ok(out.slice_axis(Axis(0), ndarray::Slice::from(..batch.seeds)).to_owned())
+                self.forward_batch(x, &batch)
             })
             .collect();
         let mut out = Array2::zeros((adj.len(), self.outputs()));
@@ -120,6 +128,70 @@ impl Sage {
 }
 
 impl Sage {
+    /// The outputs of a sampled batch's seeds. Each layer runs only for the
+    /// nodes the next one reads (layer `k` of `L` for nodes at most
+    /// `L − 1 − k` hops out), reading the first layer's inputs straight from
+    /// `x`: the work is proportional to the sampled graph, not to the graph.
+    pub fn forward_batch(&self, x: ArrayView2<'_, f32>, batch: &SampledBatch) -> Result<Array2<f32>> {
+        let layers = self.layers.len();
+        if batch.hop_ends.len() < layers + 1 || x.ncols() != self.inputs() {
+            return Err(MlError::Shape(format!(
+                "a batch sampled {} hops for {layers} layers, features of {} for {}",
+                batch.hop_ends.len() - 1,
+                x.ncols(),
+                self.inputs()
+            )));
+        }
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout");
+        let mut h: Option<Array2<f32>> = None;
+        for (k, layer) in self.layers.iter().enumerate() {
+            let rows = batch.hop_ends[layers - 1 - k];
+            let inputs = batch.hop_ends[layers - k];
+            let d = layer.inputs();
+            // This layer's input rows (local ids 0..inputs): the previous
+            // layer's output, or the features of the sampled nodes.
+            let gathered;
+            let local: ArrayView2<'_, f32> = if let Some(h) = &h {
+                h.view()
+            } else if layer.project.is_some() {
+                let idx: Vec<usize> = batch.nodes[..inputs].iter().map(|&v| v as usize).collect();
+                gathered = x.select(Axis(0), &idx);
+                gathered.view()
+            } else {
+                ndarray::ArrayView2::from_shape((0, d), &[]).expect("empty")
+            };
+            let projected = layer.project.as_ref().map(|p| p.forward(local).mapv(|v| v.max(0.0)));
+            let (aggregate, _) = match (&projected, &h) {
+                (Some(p), _) => {
+                    let ps = p.as_slice().expect("standard layout");
+                    aggregate_rows(layer.aggregation, &batch.adjacency, rows, d, |j| &ps[j * d..(j + 1) * d])
+                }
+                (None, Some(h)) => {
+                    let hs = h.as_slice().expect("standard layout");
+                    aggregate_rows(layer.aggregation, &batch.adjacency, rows, d, |j| &hs[j * d..(j + 1) * d])
+                }
+                (None, None) => aggregate_rows(layer.aggregation, &batch.adjacency, rows, d, |j| {
+                    let g = batch.nodes[j] as usize;
+                    &xs[g * d..(g + 1) * d]
+                }),
+            };
+            let root = match &h {
+                Some(h) => h.slice_axis(Axis(0), ndarray::Slice::from(..rows)).to_owned(),
+                None => {
+                    let idx: Vec<usize> = batch.nodes[..rows].iter().map(|&v| v as usize).collect();
+                    x.select(Axis(0), &idx)
+                }
+            };
+            let (mut out, _) = layer.combine(aggregate.view(), root.view(), false);
+            if k + 1 < layers {
+                out.mapv_inplace(|v| v.max(0.0));
+            }
+            h = Some(out);
+        }
+        Ok(h.expect("at least one layer"))
+    }
+
     /// The embedding a node that does not exist yet would get: features
     /// `features` (e.g. [`FeatureExtractor::row`](crate::FeatureExtractor::row)
     /// of a partial component) and messages from `neighbours` (the
@@ -178,6 +250,32 @@ mod tests {
         distinct.dedup();
         assert_eq!(distinct.len(), 5, "without replacement");
         assert_eq!(batch, sample_batch(&adj, &[0], &[5, 3], &mut Rng::new(1)), "seeded");
+    }
+
+    #[test]
+    fn trimmed_batches_agree_with_the_whole_sampled_graph() {
+        let mut rng = Rng::new(5);
+        let n = 200;
+        let edges: Vec<(u32, u32)> = (0..1500).map(|_| (rng.below(n) as u32, rng.below(n) as u32)).collect();
+        let adj = Adjacency::from_edges(n, &edges, Flow::SourceToTarget).unwrap();
+        let x = Array2::from_shape_simple_fn((n, 6), || rng.symmetric(1.0));
+        for config in [
+            SageConfig::default(),
+            SageConfig { normalize: true, ..SageConfig::default() },
+            SageConfig { aggregation: crate::Aggregation::Max, project: true, ..SageConfig::default() },
+        ] {
+            let model = Sage::new(&[6, 8, 5, 4], config, 11).unwrap();
+            let batch = sample_batch(&adj, &[3, 17, 42, 3], &[4, 3, 2], &mut Rng::new(9));
+            assert_eq!(batch.seeds, 3, "seeds deduplicated");
+            let idx: Vec<usize> = batch.nodes.iter().map(|&v| v as usize).collect();
+            let whole = model.forward(x.select(Axis(0), &idx).view(), &batch.adjacency).unwrap();
+            let trimmed = model.forward_batch(x.view(), &batch).unwrap();
+            assert_eq!(trimmed.nrows(), 3);
+            let worst = (&trimmed - &whole.slice_axis(Axis(0), ndarray::Slice::from(..3)))
+                .mapv(f32::abs)
+                .fold(0.0f32, |a, &b| a.max(b));
+            assert!(worst < 1e-5, "{config:?}: {worst}");
+        }
     }
 
     #[test]
