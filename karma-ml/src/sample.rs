@@ -176,12 +176,11 @@ impl Sage {
                     &xs[g * d..(g + 1) * d]
                 }),
             };
-            let root = match &h {
-                Some(h) => h.slice_axis(Axis(0), ndarray::Slice::from(..rows)).to_owned(),
-                None => {
-                    let idx: Vec<usize> = batch.nodes[..rows].iter().map(|&v| v as usize).collect();
-                    x.select(Axis(0), &idx)
-                }
+            let root = if let Some(h) = &h {
+                h.slice_axis(Axis(0), ndarray::Slice::from(..rows)).to_owned()
+            } else {
+                let idx: Vec<usize> = batch.nodes[..rows].iter().map(|&v| v as usize).collect();
+                x.select(Axis(0), &idx)
             };
             let (mut out, _) = layer.combine(aggregate.view(), root.view(), false);
             if k + 1 < layers {
