@@ -179,6 +179,60 @@ impl<I: NearestNeighbours> Embeddings<I> {
     }
 }
 
+/// Small subgraphs repeated across environments: the connected pieces
+/// (by any edge) that near-duplicate components form within each
+/// environment, grouped when two pieces in different environments are made
+/// of the same near-duplicate groups — e.g. a service with its database and
+/// cache, deployed alike in staging and prod: a candidate for one shared
+/// module. `groups` comes from [`Embeddings::near_duplicates`]; pieces of a
+/// single component are left out (they are the groups themselves).
+/// Each result lists its pieces (sorted keys), largest pieces first.
+pub fn repeated_subgraphs(snapshot: &Snapshot, env_label: &str, groups: &[Vec<Key>]) -> Vec<Vec<Vec<Key>>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let group_of: BTreeMap<&Key, usize> =
+        groups.iter().enumerate().flat_map(|(g, keys)| keys.iter().map(move |k| (k, g))).collect();
+    // Connected pieces among grouped components of one environment.
+    let mut seen: BTreeSet<&Key> = BTreeSet::new();
+    let mut signatures: BTreeMap<Vec<usize>, Vec<(String, Vec<Key>)>> = BTreeMap::new();
+    for &start in group_of.keys() {
+        if seen.contains(start) {
+            continue;
+        }
+        let env = snapshot.get(start).and_then(|c| c.label(env_label)).unwrap_or("").to_string();
+        let mut piece: Vec<Key> = Vec::new();
+        let mut stack = vec![start];
+        seen.insert(start);
+        while let Some(k) = stack.pop() {
+            piece.push(k.clone());
+            let neighbours = snapshot
+                .edges_from(k)
+                .map(karma_core::Edge::to)
+                .chain(snapshot.edges_to(k).map(karma_core::Edge::from));
+            for n in neighbours {
+                let Some((&n, _)) = group_of.get_key_value(n) else { continue };
+                let same_env = snapshot.get(n).and_then(|c| c.label(env_label)).unwrap_or("") == env;
+                if same_env && seen.insert(n) {
+                    stack.push(n);
+                }
+            }
+        }
+        if piece.len() < 2 {
+            continue;
+        }
+        piece.sort();
+        let mut signature: Vec<usize> = piece.iter().map(|k| group_of[k]).collect();
+        signature.sort_unstable();
+        signatures.entry(signature).or_default().push((env, piece));
+    }
+    let mut out: Vec<Vec<Vec<Key>>> = signatures
+        .into_values()
+        .filter(|pieces| pieces.iter().map(|(e, _)| e).collect::<BTreeSet<_>>().len() > 1)
+        .map(|pieces| pieces.into_iter().map(|(_, p)| p).collect())
+        .collect();
+    out.sort_by(|a, b| b[0].len().cmp(&a[0].len()).then_with(|| a.cmp(b)));
+    out
+}
+
 /// Union-find root, halving paths.
 fn find(p: &mut [u32], mut x: u32) -> u32 {
     while p[x as usize] != x {

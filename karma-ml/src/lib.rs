@@ -31,7 +31,7 @@ mod sample;
 mod train;
 
 pub use adjacency::{Adjacency, Csr, Flow};
-pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, roc_auc};
+pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, repeated_subgraphs, roc_auc};
 pub use error::{MlError, Result};
 pub use features::{FeatureConfig, FeatureExtractor, History};
 pub use rng::Rng;

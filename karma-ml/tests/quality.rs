@@ -6,7 +6,7 @@
 use karma_core::{Component, EdgeKind, Graph, Snapshot};
 use karma_ml::{
     Adjacency, Embeddings, FeatureConfig, FeatureExtractor, Rng, Sage, SageConfig, TrainOptions, adjusted_rand_index,
-    kmeans, roc_auc, train_supervised, train_unsupervised,
+    kmeans, repeated_subgraphs, roc_auc, train_supervised, train_unsupervised,
 };
 use karma_query::View;
 use ndarray::Array2;
@@ -235,6 +235,21 @@ fn uses_of_embeddings(
             group.iter().map(|k| k.as_str().split('/').nth(1).unwrap().split('-').next().unwrap()).collect();
         assert_eq!(kinds.len(), 1, "{group:?}");
         assert!(envs.len() >= 2, "{group:?}");
+    }
+    // Whole pieces repeated across environments: each piece one instance of
+    // one family in one environment, each repetition in several environments.
+    let repeated = repeated_subgraphs(full, "env", &groups);
+    assert!(!repeated.is_empty());
+    for pieces in &repeated {
+        let envs: std::collections::BTreeSet<&str> =
+            pieces.iter().map(|p| p[0].as_str().split('/').nth(1).unwrap().split('-').next().unwrap()).collect();
+        assert!(envs.len() >= 2, "{pieces:?}");
+        for piece in pieces {
+            let instance: std::collections::BTreeSet<&str> =
+                piece.iter().map(|k| k.as_str().split_once('-').unwrap().1).collect();
+            assert_eq!(instance.len(), 1, "one instance per piece: {piece:?}");
+            assert!(piece.len() >= 2);
+        }
     }
 }
 
