@@ -351,6 +351,10 @@ fn kmeans_once(
 
 /// The adjusted Rand index of two partitions (Hubert & Arabie 1985): 1 for
 /// identical partitions, about 0 for independent ones.
+///
+/// # Panics
+///
+/// If the two partitions are not of the same points (lengths differ).
 pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
     assert_eq!(a.len(), b.len(), "partitions of the same points");
     let mut table: std::collections::HashMap<(usize, usize), u64> = std::collections::HashMap::new();
@@ -375,7 +379,8 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
 }
 
 /// The area under the ROC curve: the probability that a random positive
-/// scores above a random negative (ties count half).
+/// scores above a random negative (ties count half); NaN when either list
+/// is empty.
 pub fn roc_auc(positives: &[f32], negatives: &[f32]) -> f64 {
     let mut all: Vec<(f32, bool)> =
         positives.iter().map(|&s| (s, true)).chain(negatives.iter().map(|&s| (s, false))).collect();
