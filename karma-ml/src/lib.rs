@@ -22,6 +22,8 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod adjacency;
+mod anomaly;
+mod drift;
 mod embed;
 mod error;
 mod features;
@@ -29,8 +31,11 @@ mod rng;
 mod sage;
 mod sample;
 mod train;
+mod transitions;
 
 pub use adjacency::{Adjacency, Csr, Flow};
+pub use anomaly::{Anomaly, AnomalyConfig, AnomalyKind, Peers, embedding_outliers, scan as scan_anomalies};
+pub use drift::{Drift, Mutation, Tolerance, declared_vs_observed, unintended_mutations};
 pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, repeated_subgraphs, roc_auc};
 pub use error::{MlError, Result};
 pub use features::{FeatureConfig, FeatureExtractor, History};
@@ -42,5 +47,6 @@ pub use sage::{
 
 pub use sample::{SampledBatch, sample_batch};
 pub use train::{Adam, Progress, TrainOptions, cross_entropy, train_supervised, train_unsupervised};
+pub use transitions::Transitions;
 
 pub use karma_core as core;
