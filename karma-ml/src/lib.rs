@@ -27,6 +27,7 @@ mod drift;
 mod embed;
 mod error;
 mod features;
+mod recommend;
 mod rng;
 mod sage;
 mod sample;
@@ -39,6 +40,7 @@ pub use drift::{Drift, Mutation, Tolerance, declared_vs_observed, unintended_mut
 pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, repeated_subgraphs, roc_auc};
 pub use error::{MlError, Result};
 pub use features::{FeatureConfig, FeatureExtractor, History};
+pub use recommend::{Suggestion, recommend};
 pub use rng::Rng;
 pub use sage::{
     Aggregation, ConvCache, ConvGrads, Linear, LinearGrads, Sage, SageCache, SageConfig, SageConv, max_aggregate,

@@ -3,10 +3,10 @@
 //! adjusted Rand index ≥ 0.8) and predict held-out edges (ROC AUC ≥ 0.9);
 //! supervised training learns the kinds.
 
-use karma_core::{Component, EdgeKind, Graph, Snapshot};
+use karma_core::{Component, EdgeKind, Graph, Snapshot, Value};
 use karma_ml::{
     Adjacency, Embeddings, FeatureConfig, FeatureExtractor, Rng, Sage, SageConfig, TrainOptions, adjusted_rand_index,
-    kmeans, repeated_subgraphs, roc_auc, train_supervised, train_unsupervised,
+    kmeans, recommend, repeated_subgraphs, roc_auc, train_supervised, train_unsupervised,
 };
 use karma_query::View;
 use ndarray::Array2;
@@ -224,6 +224,44 @@ fn uses_of_embeddings(
     let found = Embeddings::new(view_full, z.clone()).unwrap().search(vector.view(), 5).unwrap();
     let web = found.iter().filter(|(k, _)| k.as_str().contains("-web-")).count();
     assert!(web >= 4, "{found:?}");
+
+    // Recommendation, held out: every prod component loses its `engine`;
+    // embedded anew from its other params and its neighbours, its engine is
+    // suggested from the components most like it.
+    let ex = extractor(full);
+    let (mut right, mut total) = (0u32, 0u32);
+    let mut engines: std::collections::BTreeMap<(String, String), u32> = std::collections::BTreeMap::new();
+    for c in full.components() {
+        if let Some(e) = c.param_value("engine").and_then(Value::as_str) {
+            *engines.entry((c.kind().to_string(), e.to_string())).or_default() += 1;
+        }
+    }
+    let mut majority_right = 0u32;
+    for id in 0..view_full.len() as u32 {
+        let c = view_full.component(id);
+        if c.label("env") != Some("prod") || c.kind() == "Network" {
+            continue;
+        }
+        let truth = c.param_value("engine").unwrap().clone();
+        let mut partial = Component::with_key(c.key().clone(), c.kind().as_str(), c.name().as_str());
+        for (name, p) in c.params().iter().filter(|(n, _)| *n != "engine") {
+            partial = partial.with_param(name.as_str(), p.value.clone());
+        }
+        let vector = model.embed_new(x.view(), adj, &ex.row(&partial), adj.incoming(id as usize)).unwrap();
+        let suggestions = recommend(&index, full, &partial, vector.view(), 10, &[c.key().clone()]);
+        let engine = suggestions.iter().find(|s| s.param == "engine").expect("an engine suggestion");
+        assert!(engine.confidence > 0.0 && engine.confidence <= 1.0 && !engine.sources.is_empty());
+        right += u32::from(engine.value == truth);
+        total += 1;
+        let majority =
+            engines.iter().filter(|((k, _), _)| k == c.kind().as_str()).max_by_key(|(_, n)| **n).unwrap().0.1.clone();
+        majority_right += u32::from(truth.as_str() == Some(majority.as_str()));
+    }
+    let accuracy = f64::from(right) / f64::from(total);
+    let baseline = f64::from(majority_right) / f64::from(total);
+    println!("held-out engine recommendation accuracy {accuracy:.3} (majority baseline {baseline:.3})");
+    assert!(accuracy > baseline, "{accuracy} vs {baseline}");
+    assert!(accuracy >= 0.8, "{accuracy}");
 
     // Reuse: the same part of the same family, across environments.
     let groups = index.near_duplicates(full, "env", 0.9, 0.3);
