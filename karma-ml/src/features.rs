@@ -199,18 +199,32 @@ impl FeatureExtractor {
     /// One row per component of `view`, in the view's id order. History
     /// columns need `history` when the extractor has them.
     pub fn transform(&self, view: &View, history: Option<&History>) -> Result<Array2<f32>> {
+        self.transform_range(view, 0..view.len(), history)
+    }
+
+    /// The rows of the view's ids in `range` only: for streaming a large
+    /// graph out in bounded memory.
+    pub fn transform_range(
+        &self,
+        view: &View,
+        range: std::ops::Range<usize>,
+        history: Option<&History>,
+    ) -> Result<Array2<f32>> {
         if self.history && history.is_none() {
             return Err(MlError::Invalid("this extractor has history columns: pass a History".into()));
         }
+        if range.end > view.len() || range.start > range.end {
+            return Err(MlError::Invalid(format!("rows {range:?} of a view of {}", view.len())));
+        }
         let width = self.width();
         let layout = Layout::new(self);
-        let mut data = vec![0.0f32; view.len() * width];
-        data.par_chunks_mut(width.max(1)).enumerate().for_each(|(id, row)| {
+        let mut data = vec![0.0f32; range.len() * width];
+        data.par_chunks_mut(width.max(1)).enumerate().for_each(|(offset, row)| {
             // Write before reading: a fresh page first read is mapped to the
             // shared zero page, and the write after it costs a copy and a TLB
             // shootdown across cores (a third of the time, measured).
             row.fill(0.0);
-            let id = id as u32;
+            let id = (range.start + offset) as u32;
             self.fill(view.component(id), row, &layout);
             let in_base = layout.degree;
             let out_base = in_base + self.edge_kinds.len() + 1;
@@ -231,7 +245,12 @@ impl FeatureExtractor {
                 row[layout.history..layout.history + 4].copy_from_slice(&h.of(view.component(id)));
             }
         });
-        Ok(Array2::from_shape_vec((view.len(), width), data).expect("sized"))
+        Ok(Array2::from_shape_vec((range.len(), width), data).expect("sized"))
+    }
+
+    /// The kinds seen when fitting, in column order.
+    pub fn kinds(&self) -> &[Name] {
+        &self.kinds
     }
 
     /// The row of a component that need not be in any graph (e.g. a

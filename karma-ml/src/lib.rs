@@ -26,6 +26,7 @@ mod anomaly;
 mod drift;
 mod embed;
 mod error;
+mod export;
 mod features;
 mod recommend;
 mod rng;
@@ -39,6 +40,7 @@ pub use anomaly::{Anomaly, AnomalyConfig, AnomalyKind, Peers, embedding_outliers
 pub use drift::{Drift, Mutation, Tolerance, declared_vs_observed, unintended_mutations};
 pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, repeated_subgraphs, roc_auc};
 pub use error::{MlError, Result};
+pub use export::{ExportSummary, Splits, export};
 pub use features::{FeatureConfig, FeatureExtractor, History};
 pub use recommend::{Suggestion, recommend};
 pub use rng::Rng;
