@@ -28,6 +28,7 @@ mod embed;
 mod error;
 mod export;
 mod features;
+mod predict;
 mod recommend;
 mod rng;
 mod sage;
@@ -42,6 +43,7 @@ pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, 
 pub use error::{MlError, Result};
 pub use export::{ExportSummary, Splits, export};
 pub use features::{FeatureConfig, FeatureExtractor, History};
+pub use predict::{Logistic, Scores};
 pub use recommend::{Suggestion, recommend};
 pub use rng::Rng;
 pub use sage::{
