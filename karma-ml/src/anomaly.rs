@@ -7,6 +7,7 @@ use std::fmt;
 
 use karma_core::{Component, Key, Name, Snapshot, Value};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 /// How sensitive the scan is.
@@ -105,10 +106,12 @@ pub fn scan(snapshot: &Snapshot, config: &AnomalyConfig) -> Vec<Anomaly> {
     out
 }
 
-fn category(v: &Value) -> Option<String> {
+/// A category's text, borrowed where it can be.
+fn category(v: &Value) -> Option<&str> {
     match v {
-        Value::String(s) => Some(s.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(s.as_str()),
+        Value::Bool(true) => Some("true"),
+        Value::Bool(false) => Some("false"),
         _ => None,
     }
 }
@@ -121,60 +124,116 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 { sorted[n / 2] } else { f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]) }
+/// The median of `values` (reordered in place), in linear time.
+fn median(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    let (_, &mut upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        upper
+    } else {
+        let lower = values[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        f64::midpoint(lower, upper)
+    }
+}
+
+/// One categorical param of a kind: each component's value as a small id
+/// (`u32::MAX`: none), the values, and how many have each.
+struct Categories<'a> {
+    name: &'a Name,
+    ids: Vec<u32>,
+    values: Vec<&'a str>,
+    counts: Vec<usize>,
 }
 
 fn scan_kind(peers: &[&Component], config: &AnomalyConfig) -> Vec<Anomaly> {
-    let mut names: Vec<&Name> = peers.iter().flat_map(|c| c.params().iter().map(|(n, _)| n)).collect();
-    names.sort();
-    names.dedup();
-    let mut out = Vec::new();
-    let mut categorical: Vec<(&Name, BTreeMap<String, usize>)> = Vec::new();
-    for name in names {
-        let numbers: Vec<(usize, f64)> = peers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.param_value(name).and_then(number).map(|v| (i, v)))
-            .collect();
-        let categories: Vec<(usize, String)> = peers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| c.param_value(name).and_then(category).map(|v| (i, v)))
-            .collect();
-        if numbers.len() >= config.min_peers {
-            out.extend(numeric_outliers(peers, name, &numbers, config));
-        }
-        if categories.len() >= config.min_peers {
-            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-            for (_, v) in &categories {
-                *counts.entry(v.clone()).or_default() += 1;
+    // The kind's param names: few, and mostly the same for every component,
+    // so a small sorted list beats sorting every name of every component.
+    let mut names: Vec<&Name> = Vec::new();
+    for c in peers {
+        for (name, _) in c.params().iter() {
+            if let Err(at) = names.binary_search(&name) {
+                names.insert(at, name);
             }
-            let total = categories.len() as f32;
-            let common = common_values(&counts, total);
-            for (i, v) in &categories {
-                let share = counts[v] as f32 / total;
+        }
+    }
+    // Every component's value of every param, row by row, found by merging
+    // its sorted params with the sorted names (no lookups).
+    let width = names.len();
+    let mut table: Vec<Option<&Value>> = vec![None; peers.len() * width];
+    table.par_chunks_mut(width.max(1)).zip(peers.par_iter()).for_each(|(row, c)| {
+        let mut k = 0;
+        for (name, p) in c.params().iter() {
+            while k < width && names[k] < name {
+                k += 1;
+            }
+            if k < width && names[k] == name {
+                row[k] = Some(&p.value);
+            }
+        }
+    });
+    // Each param on its own, in parallel: numbers and categories.
+    let per_param: Vec<(Vec<Anomaly>, Option<Categories<'_>>)> = names
+        .par_iter()
+        .enumerate()
+        .map(|(column, &name)| {
+            let mut out = Vec::new();
+            let values: Vec<Option<&Value>> = (0..peers.len()).map(|i| table[i * width + column]).collect();
+            let numbers: Vec<(usize, f64)> =
+                values.iter().enumerate().filter_map(|(i, v)| v.and_then(number).map(|x| (i, x))).collect();
+            if numbers.len() >= config.min_peers {
+                out.extend(numeric_outliers(peers, name, &numbers, config));
+            }
+            let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+            let mut cats =
+                Categories { name, ids: vec![u32::MAX; peers.len()], values: Vec::new(), counts: Vec::new() };
+            for (i, v) in values.iter().enumerate() {
+                if let Some(text) = v.and_then(category) {
+                    let id = *index.entry(text).or_insert_with(|| {
+                        cats.values.push(text);
+                        cats.counts.push(0);
+                        (cats.values.len() - 1) as u32
+                    });
+                    cats.ids[i] = id;
+                    cats.counts[id as usize] += 1;
+                }
+            }
+            let total: usize = cats.counts.iter().sum();
+            if total < config.min_peers {
+                return (out, None);
+            }
+            let common = common_values(&cats, total as f32);
+            for (i, &id) in cats.ids.iter().enumerate() {
+                if id == u32::MAX {
+                    continue;
+                }
+                let share = cats.counts[id as usize] as f32 / total as f32;
                 if share < config.rare_share {
                     out.push(Anomaly {
-                        key: peers[*i].key().clone(),
+                        key: peers[i].key().clone(),
                         param: name.clone(),
-                        value: peers[*i].param_value(name).cloned().unwrap_or(Value::Null),
+                        value: values[i].cloned().unwrap_or(Value::Null),
                         kind: AnomalyKind::RareValue,
                         peers: Peers::Common(common.clone()),
                         score: 1.0 - share / config.rare_share,
                     });
                 }
             }
-            categorical.push((name, counts));
-        }
+            (out, Some(cats))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut categorical = Vec::new();
+    for (found, cats) in per_param {
+        out.extend(found);
+        categorical.extend(cats);
     }
     out.extend(rare_combinations(peers, &categorical, config));
     out
 }
 
-fn common_values(counts: &BTreeMap<String, usize>, total: f32) -> Vec<(String, f32)> {
-    let mut common: Vec<(String, f32)> = counts.iter().map(|(v, &c)| (v.clone(), c as f32 / total)).collect();
+fn common_values(cats: &Categories<'_>, total: f32) -> Vec<(String, f32)> {
+    let mut common: Vec<(String, f32)> =
+        cats.values.iter().zip(&cats.counts).map(|(v, &c)| ((*v).to_string(), c as f32 / total)).collect();
     common.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     common.truncate(3);
     common
@@ -186,12 +245,10 @@ fn numeric_outliers(
     numbers: &[(usize, f64)],
     config: &AnomalyConfig,
 ) -> Vec<Anomaly> {
-    let mut sorted: Vec<f64> = numbers.iter().map(|&(_, v)| v).collect();
-    sorted.sort_by(f64::total_cmp);
-    let med = median(&sorted);
-    let mut deviations: Vec<f64> = sorted.iter().map(|v| (v - med).abs()).collect();
-    deviations.sort_by(f64::total_cmp);
-    let mut mad = median(&deviations);
+    let mut values: Vec<f64> = numbers.iter().map(|&(_, v)| v).collect();
+    let med = median(&mut values);
+    let mut deviations: Vec<f64> = values.iter().map(|v| (v - med).abs()).collect();
+    let mut mad = median(&mut deviations);
     if mad == 0.0 {
         // Most values equal: fall back to the mean absolute deviation
         // (scaled to agree with the MAD on normal data).
@@ -200,12 +257,21 @@ fn numeric_outliers(
     if mad == 0.0 {
         return Vec::new();
     }
+    let threshold = f64::from(config.z_threshold);
     let z = |v: f64| 0.6745 * (v - med).abs() / mad;
-    let inliers: Vec<f64> = sorted.iter().copied().filter(|&v| z(v) <= f64::from(config.z_threshold)).collect();
-    let (low, high) = (inliers.first().copied().unwrap_or(med), inliers.last().copied().unwrap_or(med));
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in &values {
+        if z(v) <= threshold {
+            low = low.min(v);
+            high = high.max(v);
+        }
+    }
+    if low > high {
+        (low, high) = (med, med);
+    }
     numbers
         .iter()
-        .filter(|&&(_, v)| z(v) > f64::from(config.z_threshold))
+        .filter(|&&(_, v)| z(v) > threshold)
         .map(|&(i, v)| Anomaly {
             key: peers[i].key().clone(),
             param: name.clone(),
@@ -218,52 +284,58 @@ fn numeric_outliers(
 }
 
 /// Pairs of categories each common on its own (at least four times the
-/// rare share) but rarely together.
-fn rare_combinations(
-    peers: &[&Component],
-    categorical: &[(&Name, BTreeMap<String, usize>)],
-    config: &AnomalyConfig,
-) -> Vec<Anomaly> {
+/// rare share) but rarely together; pairs counted by their value ids.
+fn rare_combinations(peers: &[&Component], categorical: &[Categories<'_>], config: &AnomalyConfig) -> Vec<Anomaly> {
     let total = peers.len() as f32;
-    let mut out = Vec::new();
-    for (a, (na, ca)) in categorical.iter().enumerate() {
-        for (nb, cb) in &categorical[a + 1..] {
-            let mut pairs: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-            for (i, c) in peers.iter().enumerate() {
-                if let (Some(va), Some(vb)) =
-                    (c.param_value(na).and_then(category), c.param_value(nb).and_then(category))
-                {
-                    pairs.entry((va, vb)).or_default().push(i);
+    let pairs: Vec<(usize, usize)> =
+        (0..categorical.len()).flat_map(|a| (a + 1..categorical.len()).map(move |b| (a, b))).collect();
+    pairs
+        .par_iter()
+        .flat_map_iter(|&(a, b)| {
+            let (ca, cb) = (&categorical[a], &categorical[b]);
+            let mut counts: FxHashMap<(u32, u32), usize> = FxHashMap::default();
+            for (&x, &y) in ca.ids.iter().zip(&cb.ids) {
+                if x != u32::MAX && y != u32::MAX {
+                    *counts.entry((x, y)).or_default() += 1;
                 }
             }
-            for ((va, vb), members) in &pairs {
-                let share = members.len() as f32 / total;
-                let common_a = ca[va] as f32 / total >= 4.0 * config.rare_share;
-                let common_b = cb[vb] as f32 / total >= 4.0 * config.rare_share;
-                if share < config.rare_share && common_a && common_b {
-                    let with: Vec<(String, f32)> = pairs
-                        .iter()
-                        .filter(|((x, _), _)| x == va)
-                        .map(|((_, y), m)| (format!("{nb}={y}"), m.len() as f32 / ca[va] as f32))
-                        .collect();
-                    let mut with = with;
-                    with.sort_by(|x, y| y.1.total_cmp(&x.1));
-                    with.truncate(3);
-                    for &i in members {
-                        out.push(Anomaly {
-                            key: peers[i].key().clone(),
-                            param: (*na).clone(),
-                            value: peers[i].param_value(na).cloned().unwrap_or(Value::Null),
-                            kind: AnomalyKind::RareCombination((*nb).clone()),
-                            peers: Peers::Common(with.clone()),
-                            score: 1.0 - share / config.rare_share,
-                        });
-                    }
-                }
+            let rare: FxHashMap<(u32, u32), usize> = counts
+                .iter()
+                .filter(|&(&(x, y), &n)| {
+                    n as f32 / total < config.rare_share
+                        && ca.counts[x as usize] as f32 / total >= 4.0 * config.rare_share
+                        && cb.counts[y as usize] as f32 / total >= 4.0 * config.rare_share
+                })
+                .map(|(&k, &n)| (k, n))
+                .collect();
+            let mut out = Vec::new();
+            if rare.is_empty() {
+                return out;
             }
-        }
-    }
-    out
+            for (i, (&x, &y)) in ca.ids.iter().zip(&cb.ids).enumerate() {
+                let Some(&n) = rare.get(&(x, y)) else { continue };
+                // What the peers with this value of `a` have for `b`.
+                let mut with: Vec<(String, f32)> = counts
+                    .iter()
+                    .filter(|&(&(px, _), _)| px == x)
+                    .map(|(&(_, py), &m)| {
+                        (format!("{}={}", cb.name, cb.values[py as usize]), m as f32 / ca.counts[x as usize] as f32)
+                    })
+                    .collect();
+                with.sort_by(|p, q| q.1.total_cmp(&p.1).then_with(|| p.0.cmp(&q.0)));
+                with.truncate(3);
+                out.push(Anomaly {
+                    key: peers[i].key().clone(),
+                    param: ca.name.clone(),
+                    value: peers[i].param_value(ca.name).cloned().unwrap_or(Value::Null),
+                    kind: AnomalyKind::RareCombination(cb.name.clone()),
+                    peers: Peers::Common(with),
+                    score: 1.0 - n as f32 / total / config.rare_share,
+                });
+            }
+            out
+        })
+        .collect()
 }
 
 /// Components whose embeddings are far from their kind's centre: distance
@@ -297,10 +369,9 @@ pub fn embedding_outliers(
             .collect();
         let mut sorted = dist.clone();
         sorted.sort_by(f64::total_cmp);
-        let med = median(&sorted);
+        let med = median(&mut sorted.clone());
         let mut dev: Vec<f64> = sorted.iter().map(|v| (v - med).abs()).collect();
-        dev.sort_by(f64::total_cmp);
-        let mad = median(&dev).max(1e-12);
+        let mad = median(&mut dev).max(1e-12);
         for (&i, &x) in rows.iter().zip(&dist) {
             let z = 0.6745 * (x - med) / mad;
             if z > f64::from(config.z_threshold) {
