@@ -53,6 +53,9 @@ impl RedbStore {
     }
 
     fn open_unguarded(path: PathBuf) -> Result<Self, BackendError> {
+        if !path.exists() {
+            create_atomically(&path)?;
+        }
         let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         for space in Keyspace::ALL {
@@ -78,6 +81,40 @@ impl RedbStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Creates a new store file so that it appears whole or not at all: the
+/// database is made and committed under a temporary name beside `path`,
+/// then linked to `path` (which fails, harmlessly, if another process got
+/// there first) and the directory synced. A crash while creating leaves at
+/// most a stray temporary file, never a half-written store at `path` that
+/// could not be opened again.
+fn create_atomically(path: &Path) -> Result<(), BackendError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("store");
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tmp = path.with_file_name(format!(".{name}.creating-{}-{nanos}", std::process::id()));
+    {
+        let db = Database::create(&tmp)?;
+        let txn = db.begin_write()?;
+        for space in Keyspace::ALL {
+            txn.open_table(table(space))?;
+        }
+        txn.commit()?;
+    }
+    let linked = match std::fs::hard_link(&tmp, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A file system without hard links: rename (atomic, but it would
+        // replace a store another process created at the same instant).
+        Err(_) if !path.exists() => std::fs::rename(&tmp, path),
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| BackendError::from(format!("creating {}: {e}", path.display())))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    Ok(())
 }
 
 /// Runs a redb call, turning a panic inside redb (which it may raise on a
@@ -222,5 +259,30 @@ impl RedbStore {
             }
         }
         txn.commit().map_err(|e| backend(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_store_appears_whole_and_leaves_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("karma.redb");
+        // A stray temporary file from a creation that was killed is harmless.
+        std::fs::write(dir.path().join(".karma.redb.creating-1-2"), b"half a header").unwrap();
+        drop(RedbStore::open(&path).unwrap());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".karma.redb.creating-1-2", "karma.redb"]);
+        // It opens again, and a file that is not a store is still refused.
+        drop(RedbStore::open(&path).unwrap());
+        let other = dir.path().join("notes.txt");
+        std::fs::write(&other, b"not a database").unwrap();
+        assert!(RedbStore::open(&other).is_err());
     }
 }
