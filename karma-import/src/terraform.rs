@@ -561,6 +561,18 @@ fn string_list(ctx: &Ctx<'_>, o: &Map<String, Json>, name: &str, path: &str) -> 
     items.iter().enumerate().map(|(i, v)| ctx.string(v, &child(&lpath, &i.to_string())).map(str::to_string)).collect()
 }
 
+/// Refuses modules nested past 64 levels (a guard against malicious or
+/// corrupt input recursing without end).
+fn module_depth(ctx: &Ctx<'_>, path: &str, depth: usize) -> Result<()> {
+    if depth > 64 {
+        return Err(ImportError::Unsupported {
+            location: ctx.loc(path),
+            message: "modules nested deeper than 64".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `terraform show -json` of a state: `{"values": {"root_module": ..., "outputs": ...}}`.
 fn read_show_state<'a>(ctx: &Ctx<'_>, root: &'a Map<String, Json>, path: &str) -> Result<State<'a>> {
     match ctx.opt_object(root, "values", path)? {
@@ -588,12 +600,7 @@ fn read_module<'a>(
     state: &mut State<'a>,
     depth: usize,
 ) -> Result<()> {
-    if depth > 64 {
-        return Err(ImportError::Unsupported {
-            location: ctx.loc(path),
-            message: "modules nested deeper than 64".into(),
-        });
-    }
+    module_depth(ctx, path, depth)?;
     let module = m.get("address").and_then(Json::as_str).unwrap_or("").to_string();
     for (i, r) in ctx.opt_array(m, "resources", path)?.into_iter().flatten().enumerate() {
         let rpath = child(&child(path, "resources"), &i.to_string());
@@ -757,12 +764,7 @@ impl Config {
         path: &str,
         depth: usize,
     ) -> Result<()> {
-        if depth > 64 {
-            return Err(ImportError::Unsupported {
-                location: ctx.loc(path),
-                message: "modules nested deeper than 64".into(),
-            });
-        }
+        module_depth(ctx, path, depth)?;
         for (i, r) in ctx.opt_array(m, "resources", path)?.into_iter().flatten().enumerate() {
             let rpath = child(&child(path, "resources"), &i.to_string());
             let r = ctx.object(r, &rpath)?;
