@@ -16,6 +16,18 @@
 //! assert_eq!(embeddings.dim(), (4, 4));
 //! # Ok::<(), karma_ml::MlError>(())
 //! ```
+//!
+//! # What is here
+//!
+//! - Features: `FeatureExtractor` (fit on one graph, apply to any; named
+//!   columns; optional history columns from a `History`).
+//! - Embeddings: `SageConv` and `Sage` (full-graph, sampled and
+//!   not-yet-existing-node inference), `train_supervised`,
+//!   `train_unsupervised`, `Adam`.
+//! - Uses: `Embeddings` (similar, search), `kmeans`, `repeated_subgraphs`,
+//!   `recommend`, `scan_anomalies`, `embedding_outliers`,
+//!   `declared_vs_observed`, `unintended_mutations`, `Transitions`,
+//!   `Logistic`, and `export` of training data for Python.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 // ndarray's views are cheap handles, passed by value by convention.
