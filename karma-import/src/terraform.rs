@@ -846,24 +846,15 @@ impl Config {
                 }
             }
             "local" | "each" | "count" | "path" | "self" | "terraform" => {}
-            "data" => {
-                if let (Some(ty), Some(name)) = (parts.get(1), parts.get(2)) {
+            first => {
+                // `data.TYPE.NAME[.attr]` or `TYPE.NAME[.attr]`.
+                let (prefix, rest) = if first == "data" { ("data.", &parts[1..]) } else { ("", &parts[..]) };
+                if let (Some(ty), Some(name)) = (rest.first(), rest.get(1)) {
                     let (name, index) = split_index(name);
                     out.push(Target {
                         module: module.to_string(),
-                        address: format!("data.{ty}.{name}"),
-                        attribute: parts.get(3).cloned(),
-                        index,
-                    });
-                }
-            }
-            ty => {
-                if let Some(name) = parts.get(1) {
-                    let (name, index) = split_index(name);
-                    out.push(Target {
-                        module: module.to_string(),
-                        address: format!("{ty}.{name}"),
-                        attribute: parts.get(2).cloned(),
+                        address: format!("{prefix}{ty}.{name}"),
+                        attribute: rest.get(2).cloned(),
                         index,
                     });
                 }
