@@ -8,7 +8,7 @@
 //!   ≤ 0.6 s (hand-written sampler + PyG layers: 1.1–1.3 s, anchors);
 //! - one unsupervised training epoch on 100,000 nodes ≤ 30 s;
 //! - anomaly scan of 1,000,000 components ≤ 2 s; drift scan (declared vs
-//!   observed) of 1,000,000 components ≤ 1 s; a recommendation for one
+//!   observed, and stale references) of 1,000,000 components ≤ 1 s; a recommendation for one
 //!   component on a 100,000-component graph ≤ 10 ms once the index is built.
 //!
 //! Run: `cargo bench --bench ml` (`KARMA_BENCH_N` scales the 100,000-node
@@ -20,10 +20,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use karma::core::{Component, EdgeKind, Graph, ManualClock, Timestamp};
+use karma::core::{Component, EdgeKind, Graph, Key, ManualClock, OutputRef, Timestamp, Value};
 use karma::ml::{
     Adjacency, AnomalyConfig, Embeddings, FeatureConfig, FeatureExtractor, Flow, Rng, Sage, SageConfig, Tolerance,
-    TrainOptions, declared_vs_observed, recommend, scan_anomalies, train_unsupervised,
+    TrainOptions, declared_vs_observed, recommend, scan_anomalies, scan_drift, stale_references, train_unsupervised,
 };
 use karma::query::View;
 use ndarray::Array2;
@@ -33,8 +33,10 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 /// The 1,000,000-component platform of the feature bench, every component
-/// with runtime observations of two params (one in fifty drifting).
-fn platform(n: usize) -> karma::core::Snapshot {
+/// with runtime observations of two params (one in fifty drifting). With
+/// `references`, every component also has an `endpoint` output and reads
+/// its parent's, resolved (one in a hundred to an older value: stale).
+fn platform(n: usize, references: bool) -> karma::core::Snapshot {
     let kinds = ["Service", "Database", "Queue", "Cache", "Pipeline", "Network", "DataSource", "Gateway"];
     let mut g = Graph::with_clock(ManualClock::new(Timestamp::from_secs(1)));
     for i in 0..n {
@@ -49,6 +51,27 @@ fn platform(n: usize) -> karma::core::Snapshot {
             .with_param("public", i.is_multiple_of(10))
             .with_param("version", format!("1.{}", i % 30))
             .with_label("env", ["dev", "staging", "prod"][i % 3]);
+        let c = if references {
+            let c = c.with_output("endpoint", format!("c{i}.internal:5432"));
+            if i == 0 {
+                c
+            } else {
+                let parent = Key::new(kinds[(i / 2) % kinds.len()], &format!("c{}", i / 2)).expect("key");
+                // One in a hundred took an older value of an older version
+                // (stale); one in a hundred took the current value at an
+                // older version (compared, not stale); the rest are current.
+                let current = Value::from(format!("c{}.internal:5432", i / 2));
+                let r = OutputRef::new(parent, "endpoint");
+                let r = match i % 100 {
+                    5 => r.resolved_to(0, &Value::from("old.internal:5432")),
+                    6 => r.resolved_to(0, &current),
+                    _ => r.resolved_to(1, &current),
+                };
+                c.with_param("upstream", r)
+            }
+        } else {
+            c
+        };
         g.insert(c).expect("insert");
     }
     for i in 1..n {
@@ -67,7 +90,7 @@ fn platform(n: usize) -> karma::core::Snapshot {
 
 fn features(c: &mut Criterion) {
     let n = env("KARMA_BENCH_FEATURES", 1_000_000);
-    let snap = platform(n);
+    let snap = platform(n, false);
     let view = View::new(&snap);
     let extractor = FeatureExtractor::fit(&snap, FeatureConfig::default());
     eprintln!("features: {n} components, {} columns", extractor.width());
@@ -81,12 +104,26 @@ fn features(c: &mut Criterion) {
     let mut group = c.benchmark_group("detect_1m");
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     let anomalies = scan_anomalies(&snap, &AnomalyConfig::default());
-    let drift = declared_vs_observed(&snap, &Tolerance::default());
-    eprintln!("detect: {} anomalies, {} drifting values", anomalies.len(), drift.len());
+    eprintln!("detect: {} anomalies", anomalies.len());
     group.bench_function("anomaly_scan", |b| {
         b.iter_with_large_drop(|| scan_anomalies(black_box(&snap), &AnomalyConfig::default()));
     });
+    drop(view);
+    drop(snap);
+    let snap = platform(n, true);
+    let report = scan_drift(&snap, &Tolerance::default());
+    eprintln!("detect: {} drifting values, {} stale references", report.declared.len(), report.stale.len());
     group.bench_function("drift_scan", |b| {
+        b.iter_with_large_drop(|| scan_drift(black_box(&snap), &Tolerance::default()));
+    });
+    // In-run reference: the two scans run one after the other, each with its
+    // own pass over the components.
+    group.bench_function("drift_scan_two_passes", |b| {
+        b.iter_with_large_drop(|| {
+            (declared_vs_observed(black_box(&snap), &Tolerance::default()), stale_references(black_box(&snap)))
+        });
+    });
+    group.bench_function("drift_scan_declared_only", |b| {
         b.iter_with_large_drop(|| declared_vs_observed(black_box(&snap), &Tolerance::default()));
     });
     group.finish();
@@ -94,7 +131,7 @@ fn features(c: &mut Criterion) {
 
 fn recommendation(c: &mut Criterion) {
     let n = env("KARMA_BENCH_N", 100_000);
-    let snap = platform(n);
+    let snap = platform(n, false);
     let view = View::new(&snap);
     let extractor = FeatureExtractor::fit(&snap, FeatureConfig::default());
     let x = extractor.transform(&view, None).expect("rows");

@@ -408,6 +408,57 @@ impl Graph {
         Ok(())
     }
 
+    /// Records that component `key` has taken the current value of every
+    /// output it references: each reference in its params is stamped with the
+    /// producer's version and the digest of the output's value (a
+    /// [`Resolution`](crate::Resolution)). References to outputs that have no
+    /// value yet stay unresolved. Returns how many references changed; the
+    /// component's version is bumped when any did.
+    ///
+    /// Call it when a consumer is (re)deployed; a consumer whose recorded
+    /// resolution no longer matches its producer's output is running on a
+    /// stale value.
+    ///
+    /// ```
+    /// use karma_core::{Component, Graph, Key, Value};
+    ///
+    /// let mut g = Graph::new();
+    /// g.insert(Component::new("Database", "orders")?.with_output("endpoint", "db-1:5432"))?;
+    /// let db = Key::new("Database", "orders")?;
+    /// g.insert(Component::new("Service", "api")?.with_param("db", Value::reference(db, "endpoint")))?;
+    /// assert_eq!(g.resolve_references("Service/api")?, 1);
+    /// assert_eq!(g.resolve_references("Service/api")?, 0); // already current
+    /// g.set_output("Database/orders", "endpoint", "db-2:5432")?;
+    /// assert_eq!(g.resolve_references("Service/api")?, 1);
+    /// # Ok::<(), karma_core::Error>(())
+    /// ```
+    pub fn resolve_references(&mut self, key: impl IntoKey) -> Result<usize> {
+        let key = key.into_key()?;
+        let old = self.component_arc(&key)?;
+        let mut c = (*old).clone();
+        let now = self.now();
+        let mut changed = 0;
+        let names: Vec<Name> =
+            old.params().iter().filter(|(_, p)| !p.value.references().is_empty()).map(|(n, _)| n.clone()).collect();
+        for name in names {
+            let Some(mut value) = old.param_value(&name).cloned() else { continue };
+            value.for_each_ref_mut(&mut |r| {
+                let Some(producer) = self.state.get(&r.component) else { return };
+                let Some(out) = producer.output(&r.output) else { return };
+                let res = crate::Resolution { version: producer.version(), digest: out.digest() };
+                if r.resolved.as_deref() != Some(&res) {
+                    r.resolved = Some(Box::new(res));
+                    changed += 1;
+                }
+            });
+            c.put_param(name, value, now);
+        }
+        if changed > 0 {
+            self.commit_component(c, &old, now);
+        }
+        Ok(changed)
+    }
+
     /// Removes param `name` (refused if the schema requires it), returning
     /// its value if it was set.
     pub fn unset_param(&mut self, key: impl IntoKey, name: &str) -> Result<Option<Value>> {

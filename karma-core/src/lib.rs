@@ -88,7 +88,7 @@ pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 #[doc(hidden)]
 pub use typed::__private;
 pub use typed::{FieldValue, Ref, TypedComponent};
-pub use value::{OutputRef, Value, ValueType};
+pub use value::{OutputRef, Resolution, Value, ValueType};
 
 /// `#[derive(Component)]`: implements [`TypedComponent`] for a struct with
 /// named fields. See [`TypedComponent`] for the attributes.

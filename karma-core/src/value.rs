@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
-use crate::hash::Canonical;
+use crate::hash::{Canonical, ContentHash};
 use crate::key::{Key, Name};
 use crate::secret::Secret;
 
@@ -47,24 +47,81 @@ pub enum Value {
 }
 
 /// A reference to an output of another component: `Database/orders.endpoint`.
+///
+/// Once the consumer has been deployed with the output's value, the reference
+/// records which [`Resolution`] it took (see
+/// [`Graph::resolve_references`](crate::Graph::resolve_references)), so that
+/// a consumer still running on an older value of the output can be found.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct OutputRef {
     /// The producing component.
     pub component: Key,
     /// The name of its output.
     pub output: Name,
+    /// The producer's output as the consumer last took it; `None` when never
+    /// resolved. (Boxed: most references are unresolved, and this keeps them
+    /// small.)
+    pub resolved: Option<Box<Resolution>>,
+}
+
+/// Which value of a producer's output a consumer's reference was resolved
+/// to: the producer's version at the time and the digest of the value.
+///
+/// ```
+/// use karma_core::{Key, OutputRef, Value};
+///
+/// let endpoint = Value::from("db-1:5432");
+/// let r = OutputRef::new(Key::new("Database", "orders")?, "endpoint").resolved_to(3, &endpoint);
+/// assert_eq!(r.resolved.as_ref().map(|s| s.version), Some(3));
+/// assert!(r.resolved.as_ref().is_some_and(|s| s.matches(&endpoint)));
+/// assert!(!r.resolved.as_ref().is_some_and(|s| s.matches(&Value::from("db-2:5432"))));
+/// # Ok::<(), karma_core::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Resolution {
+    /// The producer's version when the value was taken.
+    pub version: u64,
+    /// The digest ([`Value::digest`]) of the output's value when taken.
+    pub digest: ContentHash,
+}
+
+impl Resolution {
+    /// Whether `value` is the value this resolution took.
+    pub fn matches(&self, value: &Value) -> bool {
+        value.digest() == self.digest
+    }
 }
 
 impl OutputRef {
-    /// A reference to `output` of `component`.
+    /// A reference to `output` of `component`, not yet resolved.
     pub fn new(component: Key, output: impl Into<Name>) -> Self {
-        Self { component, output: output.into() }
+        Self { component, output: output.into(), resolved: None }
+    }
+
+    /// This reference, recorded as resolved to `value` at the producer's
+    /// `version`.
+    #[must_use]
+    pub fn resolved_to(mut self, version: u64, value: &Value) -> Self {
+        self.resolved = Some(Box::new(Resolution { version, digest: value.digest() }));
+        self
+    }
+
+    /// Whether this reference targets the same output as `other`, resolved or
+    /// not.
+    pub fn same_target(&self, other: &Self) -> bool {
+        self.component == other.component && self.output == other.output
     }
 }
 
 impl fmt::Display for OutputRef {
+    /// `Database/orders.endpoint`, followed by `@v3` once resolved at the
+    /// producer's version 3.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.component, self.output)
+        write!(f, "{}.{}", self.component, self.output)?;
+        match &self.resolved {
+            Some(r) => write!(f, "@v{}", r.version),
+            None => Ok(()),
+        }
     }
 }
 
@@ -159,12 +216,31 @@ impl Value {
         }
     }
 
+    /// A blake3 digest of this value's canonical encoding: equal values have
+    /// equal digests, and any change changes it.
+    pub fn digest(&self) -> ContentHash {
+        let mut c = Canonical::new("karma.value");
+        self.write_canonical(&mut c);
+        c.finish()
+    }
+
     /// Every output reference inside this value (lists and maps included), in
     /// order.
     pub fn references(&self) -> Vec<&OutputRef> {
         let mut out = Vec::new();
         self.collect_refs(&mut out);
         out
+    }
+
+    /// Calls `f` on every output reference inside this value (lists and maps
+    /// included), mutably.
+    pub(crate) fn for_each_ref_mut(&mut self, f: &mut impl FnMut(&mut OutputRef)) {
+        match self {
+            Self::Ref(r) => f(r),
+            Self::List(items) => items.iter_mut().for_each(|v| v.for_each_ref_mut(f)),
+            Self::Map(map) => map.values_mut().for_each(|v| v.for_each_ref_mut(f)),
+            _ => {}
+        }
     }
 
     fn collect_refs<'a>(&'a self, out: &mut Vec<&'a OutputRef>) {
@@ -207,9 +283,14 @@ impl Value {
             Self::String(s) => serde_json::Value::String(s.to_string()),
             Self::List(l) => serde_json::Value::Array(l.iter().map(Self::to_json).collect()),
             Self::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.to_string(), v.to_json())).collect()),
-            Self::Ref(r) => {
-                serde_json::json!({"component": r.component.as_str(), "output": r.output.as_str()})
-            }
+            Self::Ref(r) => match &r.resolved {
+                None => serde_json::json!({"component": r.component.as_str(), "output": r.output.as_str()}),
+                Some(res) => serde_json::json!({
+                    "component": r.component.as_str(),
+                    "output": r.output.as_str(),
+                    "resolved": {"version": res.version, "digest": res.digest.to_hex()},
+                }),
+            },
             Self::Secret(s) => serde_json::Value::String(s.digest().to_hex()),
         }
     }
@@ -244,9 +325,15 @@ impl Value {
                     v.write_canonical(c);
                 }
             }
-            Self::Ref(r) => {
-                c.tag(7).str(r.component.as_str()).str(&r.output);
-            }
+            Self::Ref(r) => match &r.resolved {
+                // Unresolved references keep the encoding they always had.
+                None => {
+                    c.tag(7).str(r.component.as_str()).str(&r.output);
+                }
+                Some(res) => {
+                    c.tag(9).str(r.component.as_str()).str(&r.output).u64(res.version).hash(&res.digest);
+                }
+            },
             Self::Secret(s) => {
                 c.tag(8).hash(s.digest());
             }

@@ -276,3 +276,33 @@ fn sharded_walks_yield_every_component_and_edge_once() {
     assert_eq!(ids.len(), 1500);
     assert_eq!(ids, want);
 }
+
+#[test]
+fn resolved_references_record_the_value_taken_and_notice_staleness() {
+    let (mut g, clock) = setup();
+    let api = k("Service/api");
+    let r = |g: &Graph| g.get(&api).unwrap().param_value("db").unwrap().as_ref().unwrap().clone();
+    assert_eq!(r(&g).resolved, None);
+    let v1 = g.get(&api).unwrap().version();
+    assert_eq!(g.resolve_references("Service/api").unwrap(), 1);
+    let taken = r(&g).resolved.unwrap();
+    let db = g.get(&k("Database/orders")).unwrap();
+    assert_eq!(taken.version, db.version());
+    assert!(taken.matches(db.output("endpoint").unwrap()));
+    assert_eq!(g.get(&api).unwrap().version(), v1 + 1, "re-resolving is a change of the consumer");
+    assert_eq!(r(&g).to_string(), format!("Database/orders.endpoint@v{}", db.version()));
+
+    // An unrelated change of the producer leaves the value the same: nothing to take.
+    clock.advance(Duration::from_secs(1));
+    g.set_param("Database/orders", "engine", "postgres-17").unwrap();
+    assert_eq!(g.resolve_references("Service/api").unwrap(), 1, "the version moved on");
+    clock.advance(Duration::from_secs(1));
+    g.set_output("Database/orders", "endpoint", "db-2:5432").unwrap();
+    let stale = r(&g).resolved.unwrap();
+    assert!(!stale.matches(g.get(&k("Database/orders")).unwrap().output("endpoint").unwrap()));
+    assert_eq!(g.resolve_references("Service/api").unwrap(), 1);
+    assert!(r(&g).resolved.unwrap().matches(&Value::from("db-2:5432")));
+    assert_eq!(g.resolve_references("Service/api").unwrap(), 0);
+    // The reference edge is the same edge, resolved or not.
+    assert_eq!(g.edges_from(&api).count(), 1);
+}

@@ -44,6 +44,8 @@ fn leaf() -> impl Strategy<Value = Value> {
         "[a-z]{0,30}".prop_map(Value::from),
         "[a-z]{1,8}".prop_map(|s| Value::from(Secret::new(s))),
         (0usize..8).prop_map(|i| Value::reference(key(i), "out")),
+        (0usize..8, 1u64..5, any::<i64>())
+            .prop_map(|(i, v, x)| Value::from(OutputRef::new(key(i), "out").resolved_to(v, &Value::Int(x)))),
     ]
 }
 

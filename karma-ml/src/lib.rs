@@ -26,7 +26,7 @@
 //!   `train_unsupervised`, `Adam`.
 //! - Uses: `Embeddings` (similar, search), `kmeans`, `repeated_subgraphs`,
 //!   `recommend`, `scan_anomalies`, `embedding_outliers`,
-//!   `declared_vs_observed`, `unintended_mutations`, `Transitions`,
+//!   `scan_drift` (`declared_vs_observed`, `stale_references`), `unintended_mutations`, `Transitions`,
 //!   `Logistic`, and `export` of training data for Python.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -50,7 +50,10 @@ mod transitions;
 
 pub use adjacency::{Adjacency, Csr, Flow};
 pub use anomaly::{Anomaly, AnomalyConfig, AnomalyKind, Peers, embedding_outliers, scan as scan_anomalies};
-pub use drift::{Drift, Mutation, Tolerance, declared_vs_observed, unintended_mutations};
+pub use drift::{
+    Drift, DriftReport, Mutation, StaleReference, Tolerance, declared_vs_observed, scan_drift, stale_references,
+    unintended_mutations,
+};
 pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, kmeans, repeated_subgraphs, roc_auc};
 pub use error::{MlError, Result};
 pub use export::{ExportSummary, Splits, export};

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, StoreError};
 
 /// The format version written into (and required of) every record.
-pub(crate) const FORMAT: u8 = 1;
+/// 2: output references carry the resolution they were taken at.
+pub(crate) const FORMAT: u8 = 2;
 const MAGIC: u8 = b'K';
 const HEADER: usize = 3 + 32;
 
