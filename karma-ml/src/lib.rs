@@ -25,7 +25,7 @@
 //!   not-yet-existing-node inference), `train_supervised`,
 //!   `train_unsupervised`, `Adam`.
 //! - Uses: `Embeddings` (similar, search), `kmeans`, `repeated_subgraphs`,
-//!   `recommend`, `scan_anomalies`, `embedding_outliers`,
+//!   `recommend`, `Connections` (proposals), `scan_anomalies`, `embedding_outliers`,
 //!   `scan_drift` (`declared_vs_observed`, `stale_references`), `unintended_mutations`, `Transitions`,
 //!   `Logistic`, and `export` of training data for Python.
 
@@ -35,6 +35,7 @@
 
 mod adjacency;
 mod anomaly;
+mod connect;
 mod drift;
 mod embed;
 mod error;
@@ -50,6 +51,7 @@ mod transitions;
 
 pub use adjacency::{Adjacency, Csr, Flow};
 pub use anomaly::{Anomaly, AnomalyConfig, AnomalyKind, Peers, embedding_outliers, scan as scan_anomalies};
+pub use connect::{Accepted, Connections, Proposal, ProposeOptions};
 pub use drift::{
     Drift, DriftReport, Mutation, StaleReference, Tolerance, declared_vs_observed, scan_drift, stale_references,
     unintended_mutations,
