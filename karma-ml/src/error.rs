@@ -13,6 +13,9 @@ pub enum MlError {
     /// An argument out of its domain (k = 0, an empty training set...).
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// A graph error (an invalid key, a schema not met...).
+    #[error(transparent)]
+    Core(#[from] karma_core::Error),
     /// A query-layer error.
     #[error(transparent)]
     Query(#[from] karma_query::QueryError),

@@ -27,7 +27,9 @@
 //! - Uses: `Embeddings` (similar, search), `kmeans`, `repeated_subgraphs`,
 //!   `recommend`, `Connections` (proposals), `scan_anomalies`, `embedding_outliers`,
 //!   `scan_drift` (`declared_vs_observed`, `stale_references`), `unintended_mutations`, `Transitions`,
-//!   `Logistic`, and `export` of training data for Python.
+//!   `Logistic`, `export` of training data for Python.
+//! - Meta-configuration: `mine_patterns`, `Intent` and `Blueprint` (a
+//!   partial graph from a short text), `preview` of a proposed change.
 
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 // ndarray's views are cheap handles, passed by value by convention.
@@ -41,6 +43,7 @@ mod embed;
 mod error;
 mod export;
 mod features;
+mod meta;
 mod predict;
 mod recommend;
 mod rng;
@@ -60,6 +63,7 @@ pub use embed::{Embeddings, ExactIndex, NearestNeighbours, adjusted_rand_index, 
 pub use error::{MlError, Result};
 pub use export::{ExportSummary, Splits, export};
 pub use features::{FeatureConfig, FeatureExtractor, History};
+pub use meta::{Blueprint, Intent, Part, Pattern, PatternConfig, Preview, Typical, mine_patterns, preview};
 pub use predict::{Logistic, Scores};
 pub use recommend::{Suggestion, recommend};
 pub use rng::Rng;

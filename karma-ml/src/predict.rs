@@ -77,6 +77,11 @@ impl Logistic {
         Ok(Self { weights, bias, mean, scale })
     }
 
+    /// How many columns it reads.
+    pub fn width(&self) -> usize {
+        self.weights.len()
+    }
+
     /// The probability for one row.
     pub fn probability(&self, row: ArrayView1<'_, f32>) -> f32 {
         let z = (&row - &self.mean) / &self.scale;
