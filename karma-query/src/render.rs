@@ -40,7 +40,7 @@ fn table(f: &mut fmt::Formatter<'_>, header: &[&str], rows: &[Vec<String>]) -> f
     for row in rows {
         line(f, &mut row.iter().map(String::as_str))?;
     }
-    writeln!(f, "({} rows)", rows.len())
+    writeln!(f, "({} {})", rows.len(), if rows.len() == 1 { "row" } else { "rows" })
 }
 
 fn join_keys(keys: &[Key]) -> String {
