@@ -168,6 +168,11 @@ fn check_merged(g: &Graph, conflicts: &mut Vec<MergeConflict>) {
     }
 }
 
+/// A side's value in a conflict: its debug form, or `unset`.
+fn shown<V: fmt::Debug>(v: Option<&V>) -> String {
+    v.map_or_else(|| "unset".to_string(), |v| format!("{v:?}"))
+}
+
 /// Three-way merges one field map; conflicts are named `at`.`field`.
 fn merge_fields<V: Clone + PartialEq + fmt::Debug>(
     at: &Key,
@@ -198,7 +203,7 @@ fn merge_fields<V: Clone + PartialEq + fmt::Debug>(
             conflicts.push(MergeConflict {
                 at: at.to_string(),
                 field: Some(name.clone()),
-                reason: format!("{what} changed on both sides: ours {o:?}, theirs {t:?}"),
+                reason: format!("{what} changed on both sides: ours {}, theirs {}", shown(o), shown(t)),
             });
         }
     });

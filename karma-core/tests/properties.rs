@@ -371,7 +371,7 @@ fn merge_conflicts_on_params_removals_and_dangling_references() {
     ours.set_param(key(0), "port", 2).unwrap();
     theirs.set_param(key(0), "port", 3).unwrap();
     let c = karma_core::merge(&base, &ours, &theirs, ManualClock::default()).unwrap_err();
-    assert_eq!(c[0].to_string(), format!("{}.port: param changed on both sides: ours Some(2), theirs Some(3)", key(0)));
+    assert_eq!(c[0].to_string(), format!("{}.port: param changed on both sides: ours 2, theirs 3", key(0)));
 
     let mut ours = Graph::from_snapshot(base.clone(), ManualClock::default());
     let mut theirs = Graph::from_snapshot(base.clone(), ManualClock::default());
