@@ -129,11 +129,7 @@ impl View {
     pub fn new(snapshot: &Snapshot) -> Self {
         // Components in key order, read from every shard of the trie in
         // parallel with what the columns need; keys are compared inline.
-        let shards: Vec<_> = snapshot.component_arcs_sharded().collect();
-        let mut entries: Vec<(Key, u64, Arc<Component>)> = shards
-            .into_par_iter()
-            .flat_map_iter(|shard| shard.map(|c| (c.key().clone(), c.key().stable_hash(), Arc::clone(c))))
-            .collect();
+        let mut entries = component_entries(snapshot);
         entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let n = entries.len();
         let index = KeyIndex::new(entries.iter().map(|(k, h, _)| (k, *h)));
@@ -168,16 +164,31 @@ impl View {
             .into_par_iter()
             .map(|shard| {
                 let (mut groups, mut items) = (Vec::new(), Vec::with_capacity(snapshot.edge_count() / 24));
-                for (from, edges) in shard {
-                    let Some(from) = index.get(from) else { continue };
-                    let start = items.len();
-                    for e in edges {
-                        if let Some(to) = index.get(&e.to) {
-                            items.push(u64::from(to) << 16 | u64::from(kind_id(&e.kind)));
-                        }
+                // Sources a few at a time: their edge sets are opened and
+                // their first ids read before any is worked on, so the cache
+                // misses overlap rather than queue (the build is bound by
+                // memory latency).
+                let mut shard = shard.map(|(from, edges)| (from, edges.peekable())).peekable();
+                let mut batch = Vec::with_capacity(AHEAD);
+                while shard.peek().is_some() {
+                    batch.clear();
+                    batch.extend(shard.by_ref().take(AHEAD));
+                    let mut sink = 0usize;
+                    for (_, edges) in &mut batch {
+                        sink ^= edges.peek().map_or(0, |e| e.to.as_str().len());
                     }
-                    items[start..].sort_unstable();
-                    groups.push((from, start as u32, (items.len() - start) as u32));
+                    std::hint::black_box(sink);
+                    for (from, edges) in &mut batch {
+                        let Some(from) = index.get(from) else { continue };
+                        let start = items.len();
+                        for e in edges {
+                            if let Some(to) = index.get(&e.to) {
+                                items.push(u64::from(to) << 16 | u64::from(kind_id(&e.kind)));
+                            }
+                        }
+                        items[start..].sort_unstable();
+                        groups.push((from, start as u32, (items.len() - start) as u32));
+                    }
                 }
                 (groups, items)
             })
@@ -388,6 +399,32 @@ type ShardRows = (Vec<(NodeId, u32, u32)>, Vec<u64>);
 /// A transient index from key to id for bulk lookups while a view is built:
 /// by the keys' stable 64-bit hash (small entries, no key comparisons), with
 /// the rare keys that share a hash kept by full key.
+/// Every component with its key and the key's stable hash, read from every
+/// shard of the trie in parallel, a few components at a time: each is read
+/// once before any is copied, so their cache misses overlap rather than
+/// queue (the build is bound by memory latency, not work).
+fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>)> {
+    let shards: Vec<_> = snapshot.component_arcs_sharded().collect();
+    shards
+        .into_par_iter()
+        .flat_map_iter(|shard| {
+            let mut shard = shard.peekable();
+            let (mut out, mut batch) = (Vec::new(), Vec::with_capacity(AHEAD));
+            while shard.peek().is_some() {
+                batch.clear();
+                batch.extend(shard.by_ref().take(AHEAD));
+                std::hint::black_box(batch.iter().fold(0usize, |acc, c| acc ^ c.key().as_str().len()));
+                out.extend(batch.iter().map(|c| (c.key().clone(), c.key().stable_hash(), Arc::clone(c))));
+            }
+            out
+        })
+        .collect()
+}
+
+/// How many components or sources [`View::new`] reads ahead of working on
+/// them.
+const AHEAD: usize = 16;
+
 pub(crate) struct KeyIndex {
     by_hash: FxHashMap<u64, NodeId>,
     shared: FxHashMap<Key, NodeId>,
