@@ -396,9 +396,6 @@ impl View {
 /// each row, and the rows packed as `target << 16 | kind`.
 type ShardRows = (Vec<(NodeId, u32, u32)>, Vec<u64>);
 
-/// A transient index from key to id for bulk lookups while a view is built:
-/// by the keys' stable 64-bit hash (small entries, no key comparisons), with
-/// the rare keys that share a hash kept by full key.
 /// Every component with its key and the key's stable hash, read from every
 /// shard of the trie in parallel, a few components at a time: each is read
 /// once before any is copied, so their cache misses overlap rather than
@@ -425,6 +422,9 @@ fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>)> {
 /// them.
 const AHEAD: usize = 16;
 
+/// A transient index from key to id for bulk lookups while a view is built:
+/// by the keys' stable 64-bit hash (small entries, no key comparisons), with
+/// the rare keys that share a hash kept by full key.
 pub(crate) struct KeyIndex {
     by_hash: FxHashMap<u64, NodeId>,
     shared: FxHashMap<Key, NodeId>,
