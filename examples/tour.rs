@@ -674,3 +674,12 @@ fn section(title: &str) {
 fn indent(text: &str) -> String {
     text.lines().flat_map(|l| ["  ", l, "\n"]).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The whole tour runs, end to end, without an error.
+    #[test]
+    fn tour_runs() {
+        super::main().expect("the tour runs");
+    }
+}
