@@ -135,9 +135,9 @@ impl View {
         let index = KeyIndex::new(entries.iter().map(|(k, h, _)| (k, *h)));
         let mut components: Vec<Arc<Component>> = entries.into_iter().map(|(_, _, c)| c).collect();
         components.shrink_to_fit();
-        let (kind_of, kind_names) = intern(components.iter().map(|c| c.kind().clone()));
+        let (kind_of, kind_names) = intern(read_ahead(&components).map(|c| c.kind().clone()));
         let (labels_of, label_sets) = intern(
-            components.iter().map(|c| c.labels().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()),
+            read_ahead(&components).map(|c| c.labels().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()),
         );
 
         // Edges, from every shard of the edge trie in parallel: each source's
@@ -162,36 +162,7 @@ impl View {
         let shards: Vec<_> = snapshot.edge_ids_by_source_sharded().collect();
         let parts: Vec<ShardRows> = shards
             .into_par_iter()
-            .map(|shard| {
-                let (mut groups, mut items) = (Vec::new(), Vec::with_capacity(snapshot.edge_count() / 24));
-                // Sources a few at a time: their edge sets are opened and
-                // their first ids read before any is worked on, so the cache
-                // misses overlap rather than queue (the build is bound by
-                // memory latency).
-                let mut shard = shard.map(|(from, edges)| (from, edges.peekable())).peekable();
-                let mut batch = Vec::with_capacity(AHEAD);
-                while shard.peek().is_some() {
-                    batch.clear();
-                    batch.extend(shard.by_ref().take(AHEAD));
-                    let mut sink = 0usize;
-                    for (_, edges) in &mut batch {
-                        sink ^= edges.peek().map_or(0, |e| e.to.as_str().len());
-                    }
-                    std::hint::black_box(sink);
-                    for (from, edges) in &mut batch {
-                        let Some(from) = index.get(from) else { continue };
-                        let start = items.len();
-                        for e in edges {
-                            if let Some(to) = index.get(&e.to) {
-                                items.push(u64::from(to) << 16 | u64::from(kind_id(&e.kind)));
-                            }
-                        }
-                        items[start..].sort_unstable();
-                        groups.push((from, start as u32, (items.len() - start) as u32));
-                    }
-                }
-                (groups, items)
-            })
+            .map(|shard| shard_rows(shard, &index, &kind_id, snapshot.edge_count() / 24))
             .collect();
         drop(index);
         let mut degree = vec![0u32; n + 1];
@@ -418,6 +389,71 @@ fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>)> {
         .collect()
 }
 
+/// One shard's edge rows: for each source, its targets' ids packed with
+/// the edge kind (`target << 16 | kind`), sorted.
+fn shard_rows<'a, E: Iterator<Item = &'a karma_core::EdgeId>>(
+    shard: impl Iterator<Item = (&'a Key, E)>,
+    index: &KeyIndex,
+    kind_id: &impl Fn(&EdgeKind) -> u16,
+    capacity: usize,
+) -> ShardRows {
+    let (mut groups, mut items) = (Vec::new(), Vec::with_capacity(capacity));
+    // Sources a few at a time: their edge sets are opened and their first
+    // ids read before any is worked on, so the cache misses overlap rather
+    // than queue (the build is bound by memory latency).
+    let mut shard = shard.map(|(from, edges)| (from, edges.peekable())).peekable();
+    let mut batch = Vec::with_capacity(AHEAD);
+    let (mut targets, mut hashes, mut counts) = (Vec::new(), Vec::new(), Vec::new());
+    while shard.peek().is_some() {
+        batch.clear();
+        batch.extend(shard.by_ref().take(AHEAD));
+        let mut sink = 0usize;
+        for (_, edges) in &mut batch {
+            sink ^= edges.peek().map_or(0, |e| e.to.as_str().len());
+        }
+        std::hint::black_box(sink);
+        // Then the batch's keys are hashed and their index slots read before
+        // any is looked up, for the same reason.
+        targets.clear();
+        hashes.clear();
+        for (from, edges) in &mut batch {
+            hashes.push(from.stable_hash());
+            let first = targets.len();
+            targets.extend(edges.map(|e| (&e.to, &e.kind, e.to.stable_hash())));
+            counts.push(targets.len() - first);
+        }
+        hashes.extend(targets.iter().map(|t| t.2));
+        index.by_hash.touch(&hashes);
+        let mut next = 0;
+        for ((from, _), (count, &from_hash)) in batch.iter().zip(counts.drain(..).zip(&hashes)) {
+            let row = &targets[next..next + count];
+            next += count;
+            let Some(from) = index.get_hashed(from, from_hash) else { continue };
+            let start = items.len();
+            for &(to, kind, hash) in row {
+                if let Some(to) = index.get_hashed(to, hash) {
+                    items.push(u64::from(to) << 16 | u64::from(kind_id(kind)));
+                }
+            }
+            items[start..].sort_unstable();
+            groups.push((from, start as u32, (items.len() - start) as u32));
+        }
+    }
+    (groups, items)
+}
+
+/// `components` in order, each run of [`AHEAD`] first read a little (kind,
+/// first label) so their cache misses overlap.
+fn read_ahead(components: &[Arc<Component>]) -> impl Iterator<Item = &Arc<Component>> {
+    components.chunks(AHEAD).flat_map(|chunk| {
+        let sink = chunk
+            .iter()
+            .fold(0usize, |acc, c| acc ^ c.kind().len() ^ c.labels().iter().next().map_or(0, |(name, _)| name.len()));
+        std::hint::black_box(sink);
+        chunk.iter()
+    })
+}
+
 /// How many components or sources [`View::new`] reads ahead of working on
 /// them.
 const AHEAD: usize = 16;
@@ -426,14 +462,73 @@ const AHEAD: usize = 16;
 /// by the keys' stable 64-bit hash (small entries, no key comparisons), with
 /// the rare keys that share a hash kept by full key.
 pub(crate) struct KeyIndex {
-    by_hash: FxHashMap<u64, NodeId>,
+    by_hash: HashSlots,
     shared: FxHashMap<Key, NodeId>,
+}
+
+/// An open-addressing table from a key's stable hash to an id: linear
+/// probing in a power-of-two array at most half full. Written by hand rather
+/// than taken from a hash map so that a slot's place is known before it is
+/// read: [`HashSlots::touch`] reads a batch's slots first, letting their
+/// cache misses overlap.
+struct HashSlots {
+    slots: Vec<(u64, NodeId)>,
+    mask: usize,
+}
+
+/// An empty slot's id.
+const EMPTY: NodeId = NodeId::MAX - 1;
+
+impl HashSlots {
+    fn with_capacity(n: usize) -> Self {
+        let size = (2 * n).next_power_of_two().max(16);
+        Self { slots: vec![(0, EMPTY); size], mask: size - 1 }
+    }
+
+    /// Sets `hash` to `id`, returning the id it had.
+    fn insert(&mut self, hash: u64, id: NodeId) -> Option<NodeId> {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.1 == EMPTY {
+                *slot = (hash, id);
+                return None;
+            }
+            if slot.0 == hash {
+                return Some(std::mem::replace(&mut slot.1, id));
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
+    fn get(&self, hash: u64) -> Option<NodeId> {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let slot = self.slots[i];
+            if slot.1 == EMPTY {
+                return None;
+            }
+            if slot.0 == hash {
+                return Some(slot.1);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Reads the first slot each of `hashes` probes (and nothing else).
+    #[inline]
+    fn touch(&self, hashes: &[u64]) {
+        let sink = hashes.iter().fold(0u64, |acc, &h| acc ^ self.slots[h as usize & self.mask].0);
+        std::hint::black_box(sink);
+    }
 }
 
 impl KeyIndex {
     /// Indexes `keys` (with their stable hashes), numbered in order.
     fn new<'a>(keys: impl ExactSizeIterator<Item = (&'a Key, u64)>) -> Self {
-        let mut by_hash = FxHashMap::with_capacity_and_hasher(keys.len(), rustc_hash::FxBuildHasher);
+        assert!(keys.len() < EMPTY as usize, "a view holds fewer than 2^32 - 2 components");
+        let mut by_hash = HashSlots::with_capacity(keys.len());
         let mut shared = FxHashMap::default();
         let mut all = Vec::new();
         for (i, (key, hash)) in keys.enumerate() {
@@ -461,9 +556,9 @@ impl KeyIndex {
 
     #[inline]
     fn get_hashed(&self, key: &Key, hash: u64) -> Option<NodeId> {
-        match self.by_hash.get(&hash) {
-            Some(&NodeId::MAX) => self.shared.get(key).copied(),
-            other => other.copied(),
+        match self.by_hash.get(hash) {
+            Some(NodeId::MAX) => self.shared.get(key).copied(),
+            other => other,
         }
     }
 }
@@ -536,6 +631,25 @@ fn intern<T: std::hash::Hash + Eq + Clone>(values: impl Iterator<Item = T>) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_slots_probe_past_taken_slots_and_wrap_around() {
+        let mut slots = HashSlots::with_capacity(8);
+        assert_eq!(slots.slots.len(), 16);
+        // All start at the last slot, so each probes on and wraps to the front.
+        let hashes: Vec<u64> = (0..8).map(|i| 15 + 16 * i).collect();
+        for (i, &h) in hashes.iter().enumerate() {
+            assert_eq!(slots.insert(h, i as NodeId), None);
+        }
+        for (i, &h) in hashes.iter().enumerate() {
+            assert_eq!(slots.get(h), Some(i as NodeId));
+        }
+        assert_eq!(slots.get(15 + 16 * 8), None);
+        assert_eq!(slots.get(3), None);
+        assert_eq!(slots.insert(hashes[2], 99), Some(2));
+        assert_eq!(slots.get(hashes[2]), Some(99));
+        slots.touch(&hashes);
+    }
 
     #[test]
     fn keys_sharing_a_hash_are_told_apart() {
