@@ -336,15 +336,13 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
     }
 
     pub(crate) fn iter(&self) -> Iter<'_, K, V> {
-        Iter { stack: vec![self.root.entries.iter()], bucket: [].iter(), remaining: self.len }
+        Iter::starting(self.root.entries.iter(), self.len)
     }
 
     /// Iterators over disjoint parts of the trie (one per child of the root)
     /// that together yield every entry once: to walk it from several threads.
     pub(crate) fn shards(&self) -> impl Iterator<Item = Shard<'_, K, V>> + '_ {
-        self.root.entries.iter().map(|e| {
-            Shard(Iter { stack: vec![std::slice::from_ref(e).iter()], bucket: [].iter(), remaining: usize::MAX })
-        })
+        self.root.entries.iter().map(|e| Shard(Iter::starting(std::slice::from_ref(e).iter(), usize::MAX)))
     }
 
     /// Entries sorted by key.
@@ -610,11 +608,27 @@ fn diff_small<'a, K: TrieKey, V: TrieValue>(
     }
 }
 
+/// The deepest a trie goes: a level per `BITS` bits of a 64-bit hash (keys
+/// whose hashes agree beyond that share a collision bucket), plus one.
+const MAX_DEPTH: usize = 64usize.div_ceil(BITS as usize) + 1;
+
 pub(crate) struct Iter<'a, K, V> {
-    stack: Vec<std::slice::Iter<'a, Entry<K, V>>>,
+    /// The entries left at each level, `stack[..depth]` in use: an array,
+    /// not a `Vec`, so that starting a walk allocates nothing (views start
+    /// one per component's edge set).
+    stack: [std::slice::Iter<'a, Entry<K, V>>; MAX_DEPTH],
+    depth: usize,
     bucket: std::slice::Iter<'a, (K, V)>,
     /// Entries left; `usize::MAX` for a shard, whose size is not known.
     remaining: usize,
+}
+
+impl<'a, K, V> Iter<'a, K, V> {
+    fn starting(top: std::slice::Iter<'a, Entry<K, V>>, remaining: usize) -> Self {
+        let mut stack: [std::slice::Iter<'a, Entry<K, V>>; MAX_DEPTH] = std::array::from_fn(|_| [].iter());
+        stack[0] = top;
+        Self { stack, depth: 1, bucket: [].iter(), remaining }
+    }
 }
 
 impl<'a, K, V> Iterator for Iter<'a, K, V> {
@@ -626,17 +640,23 @@ impl<'a, K, V> Iterator for Iter<'a, K, V> {
                 self.remaining -= 1;
                 return Some((k, v));
             }
-            let top = self.stack.last_mut()?;
+            let top = self.stack[..self.depth].last_mut()?;
             match top.next() {
                 None => {
-                    self.stack.pop();
+                    self.depth -= 1;
                 }
                 Some(Entry::Leaf { key, value, .. }) => {
                     self.remaining -= 1;
                     return Some((key, value));
                 }
                 Some(Entry::Collision { items, .. }) => self.bucket = items.iter(),
-                Some(Entry::Node(n)) => self.stack.push(n.entries.iter()),
+                Some(Entry::Node(n)) => {
+                    // Nodes sit at most MAX_DEPTH - 1 levels deep: inserts
+                    // stop splitting at the 64th bit, and loading refuses
+                    // deeper ones.
+                    self.stack[self.depth] = n.entries.iter();
+                    self.depth += 1;
+                }
             }
         }
     }

@@ -135,9 +135,15 @@ impl View {
         let index = KeyIndex::new(entries.iter().map(|(k, h, _)| (k, *h)));
         let mut components: Vec<Arc<Component>> = entries.into_iter().map(|(_, _, c)| c).collect();
         components.shrink_to_fit();
-        let (kind_of, kind_names) = intern(read_ahead(&components).map(|c| c.kind().clone()));
-        let (labels_of, label_sets) = intern(
-            read_ahead(&components).map(|c| c.labels().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()),
+        // The two columns at once, one per core.
+        let ((kind_of, kind_names), (labels_of, label_sets)) = rayon::join(
+            || intern(read_ahead(&components).map(|c| c.kind().clone())),
+            || {
+                intern(
+                    read_ahead(&components)
+                        .map(|c| c.labels().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()),
+                )
+            },
         );
 
         // Edges, from every shard of the edge trie in parallel: each source's
