@@ -186,7 +186,14 @@ impl Connections {
         for param in self.params_of(kind) {
             let current: Vec<&OutputRef> =
                 component.param_value(param).map(karma_core::Value::references).unwrap_or_default();
-            let links = self.links.get(&(kind.clone(), param.clone()));
+            // The similar components' connections through this param, by
+            // producer: gathered once, not rescanned per candidate.
+            let mut precedents_of: BTreeMap<&Key, Vec<Key>> = BTreeMap::new();
+            for (consumer, producer) in self.links.get(&(kind.clone(), param.clone())).into_iter().flatten() {
+                if similar.contains(consumer) {
+                    precedents_of.entry(producer).or_default().push(consumer.clone());
+                }
+            }
             let mut proposals: Vec<Proposal> = self
                 .candidates(kind, param)
                 .filter(|(t, _)| t.component != *component.key() && !current.iter().any(|c| c.same_target(t)))
@@ -194,12 +201,7 @@ impl Connections {
                     let row = embeddings.row(&target.component)?;
                     let z = embeddings.vectors().row(row as usize);
                     let score = sigmoid(z.dot(&vector));
-                    let precedents: Vec<Key> = links
-                        .into_iter()
-                        .flatten()
-                        .filter(|(consumer, producer)| *producer == target.component && similar.contains(consumer))
-                        .map(|(consumer, _)| consumer.clone())
-                        .collect();
+                    let precedents = precedents_of.get(&target.component).cloned().unwrap_or_default();
                     Some(Proposal { param: param.clone(), target, score, compatible: accepted.clone(), precedents })
                 })
                 .collect();
