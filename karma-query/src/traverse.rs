@@ -223,7 +223,16 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
                 bottom_up = Some(bits);
                 continue;
             }
-            let next = top_down_step(out, &filter, &frontier, &visited, &depth, &parent, level);
+            let next = top_down_step(
+                out,
+                &filter,
+                &frontier,
+                usize::try_from(frontier_edges).unwrap_or(usize::MAX),
+                &visited,
+                &depth,
+                &parent,
+                level,
+            );
             reached += next.len();
             explored += next.iter().map(|&s| u64::from(out.degree(s))).sum::<u64>();
             frontier = next;
@@ -236,15 +245,20 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn top_down_step(
     out: &Csr,
     filter: &EdgeFilter,
     frontier: &[NodeId],
+    frontier_edges: usize,
     visited: &[AtomicU64],
     depth: &[AtomicU32],
     parent: &[AtomicU32],
     level: u32,
 ) -> Vec<NodeId> {
+    if frontier.len() < PARALLEL_FRONTIER && filter.0.is_none() {
+        return top_down_branchless(out, frontier, frontier_edges, visited, depth, parent, level);
+    }
     if frontier.len() < PARALLEL_FRONTIER {
         // One thread: plain loads and stores, no read-modify-write.
         let mut next = Vec::with_capacity(frontier.len() * 2);
@@ -286,6 +300,48 @@ fn top_down_step(
         })
         .flatten_iter()
         .collect()
+}
+
+/// One single-threaded top-down level with every edge kind followed, free of
+/// data-dependent branches: the frontier's small levels (a long, narrow DAG
+/// walks a thousand of them) would otherwise mispredict on about every
+/// other edge, whether its target was seen before being a coin toss.
+///
+/// Every edge's target and source are written at slot `k` of two scratch
+/// lists, and `k` advances only when the target was unseen, so a seen target
+/// is overwritten by the next edge. Depth and parent are then stored for the
+/// `k` new nodes alone: the first edge to reach a node wins, as in the
+/// branching loop.
+fn top_down_branchless(
+    out: &Csr,
+    frontier: &[NodeId],
+    frontier_edges: usize,
+    visited: &[AtomicU64],
+    depth: &[AtomicU32],
+    parent: &[AtomicU32],
+    level: u32,
+) -> Vec<NodeId> {
+    let mut next: Vec<NodeId> = vec![0; frontier_edges];
+    let mut from: Vec<NodeId> = vec![0; frontier_edges];
+    let mut k = 0usize;
+    for &u in frontier {
+        for &v in out.row(u) {
+            let (w, b) = (v as usize / 64, v % 64);
+            // Single-threaded: a plain load and store, no read-modify-write.
+            let word = visited[w].load(Relaxed);
+            visited[w].store(word | (1 << b), Relaxed);
+            // `k` < the edges seen so far <= `frontier_edges`: in bounds.
+            next[k] = v;
+            from[k] = u;
+            k += ((!word >> b) & 1) as usize;
+        }
+    }
+    next.truncate(k);
+    for (&v, &u) in next.iter().zip(&from) {
+        depth[v as usize].store(level, Relaxed);
+        parent[v as usize].store(u, Relaxed);
+    }
+    next
 }
 
 /// One bottom-up level: every unvisited node looks for a parent in the
