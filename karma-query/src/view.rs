@@ -59,31 +59,136 @@ impl Csr {
         self.offsets.capacity() * 4 + self.targets.capacity() * 4 + self.kinds.as_ref().map_or(0, |k| k.capacity() * 2)
     }
 
-    /// The reverse of `self` over `n` nodes: a counting sort, so each row
-    /// comes out sorted by source.
+    /// The reverse of `self` over `n` nodes, rows sorted by source.
     fn transpose(&self, n: usize) -> Self {
+        self.transpose_blocked(n, TRANSPOSE_BLOCK_BITS)
+    }
+
+    /// [`Csr::transpose`] as a two-pass, cache-blocked counting sort on
+    /// rayon's pool. A plain counting sort scatters every edge to a random
+    /// place in the whole output, so at a million nodes each write misses
+    /// the cache and the TLB. Here the sources are first cut into one
+    /// contiguous range per task, and each task appends its edges to one
+    /// bucket per block of `1 << block_bits` targets (a few hundred write
+    /// heads that stay in cache). Then every block is sorted on its own,
+    /// in parallel, by counting over bucket contents that fit in L2; taking
+    /// the buckets in source-range order keeps each row sorted by source.
+    fn transpose_blocked(&self, n: usize, block_bits: u32) -> Self {
+        let blocks = n.div_ceil(1 << block_bits).max(1);
+        let edges = self.targets.len();
+        // Pass 1: per source range, edges (`from << 32 | to`, and the kind
+        // when kinds are stored) bucketed by target block.
+        let ranges = rayon::current_num_threads().clamp(1, 64);
+        let step = n.div_ceil(ranges).max(1);
+        let buckets: Vec<Bucketed> = (0..n)
+            .step_by(step)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|lo| self.bucket_by_target(lo..(lo + step).min(n), blocks, block_bits))
+            .collect();
+        // Each block's place in the output.
+        let mut block_start = vec![0usize; blocks + 1];
+        for b in 0..blocks {
+            block_start[b + 1] = block_start[b] + buckets.iter().map(|part| part.len(b)).sum::<usize>();
+        }
+        debug_assert_eq!(block_start[blocks], edges);
+        // Pass 2: every block on its own.
         let mut offsets = vec![0u32; n + 1];
-        for &t in &self.targets {
-            offsets[t as usize + 1] += 1;
-        }
-        for i in 0..n {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut fill: Vec<u32> = offsets[..n].to_vec();
-        let mut targets = vec![0; self.targets.len()];
-        let mut kinds = self.kinds.as_ref().map(|_| vec![0u16; self.targets.len()]);
-        for from in 0..n as NodeId {
-            for pos in self.range(from) {
-                let to = self.targets[pos] as usize;
-                let at = fill[to] as usize;
-                fill[to] += 1;
-                targets[at] = from;
-                if let Some(k) = kinds.as_mut() {
-                    k[at] = self.kind_at(pos);
+        offsets[n] = edges as u32;
+        let mut targets = vec![0 as NodeId; edges];
+        let mut kinds = self.kinds.as_ref().map(|_| vec![0u16; edges]);
+        let target_blocks = split_at_bounds(&mut targets, &block_start);
+        let mut kind_blocks = kinds.as_deref_mut().map(|k| split_at_bounds(k, &block_start)).map(Vec::into_iter);
+        let jobs: Vec<_> = offsets[..n]
+            .chunks_mut(1 << block_bits)
+            .zip(target_blocks)
+            .enumerate()
+            .map(|(b, (offsets, targets))| (b, offsets, targets, kind_blocks.as_mut().and_then(Iterator::next)))
+            .collect();
+        jobs.into_par_iter().for_each(|(b, offsets, targets, kinds)| {
+            let base = (b << block_bits) as NodeId;
+            // Degrees, then each node's first slot.
+            let mut fill = vec![0u32; offsets.len()];
+            for part in &buckets {
+                for &item in part.items(b) {
+                    fill[(item as NodeId - base) as usize] += 1;
                 }
             }
-        }
+            let mut at = block_start[b] as u32;
+            for (offset, fill) in offsets.iter_mut().zip(&mut fill) {
+                *offset = at;
+                at += *fill;
+                *fill = *offset - block_start[b] as u32;
+            }
+            let mut kinds = kinds;
+            for part in &buckets {
+                let part_kinds = part.kinds(b);
+                for (i, &item) in part.items(b).iter().enumerate() {
+                    let slot = &mut fill[(item as NodeId - base) as usize];
+                    targets[*slot as usize] = (item >> 32) as NodeId;
+                    if let (Some(kinds), Some(part_kinds)) = (kinds.as_deref_mut(), part_kinds) {
+                        kinds[*slot as usize] = part_kinds[i];
+                    }
+                    *slot += 1;
+                }
+            }
+        });
         Self { offsets, targets, kinds }
+    }
+
+    /// The edges of sources `range`, bucketed by target block, each bucket
+    /// in source order.
+    fn bucket_by_target(&self, range: std::ops::Range<usize>, blocks: usize, block_bits: u32) -> Bucketed {
+        let (lo, hi) = (self.offsets[range.start] as usize, self.offsets[range.end] as usize);
+        let mut starts = vec![0usize; blocks + 1];
+        for &t in &self.targets[lo..hi] {
+            starts[(t >> block_bits) as usize + 1] += 1;
+        }
+        for b in 0..blocks {
+            starts[b + 1] += starts[b];
+        }
+        let mut fill = starts[..blocks].to_vec();
+        let mut items = vec![0u64; hi - lo];
+        let mut kinds = self.kinds.as_ref().map(|_| vec![0u16; hi - lo]);
+        for from in range {
+            for pos in self.range(from as NodeId) {
+                let to = self.targets[pos];
+                let slot = &mut fill[(to >> block_bits) as usize];
+                items[*slot] = (from as u64) << 32 | u64::from(to);
+                if let Some(kinds) = kinds.as_mut() {
+                    kinds[*slot] = self.kind_at(pos);
+                }
+                *slot += 1;
+            }
+        }
+        Bucketed { starts, items, kinds }
+    }
+}
+
+/// How many targets a block of [`Csr::transpose_blocked`] spans (as a power
+/// of two): 4,096 nodes, whose counters and a typical block's edges fit in
+/// L2.
+const TRANSPOSE_BLOCK_BITS: u32 = 12;
+
+/// One source range's edges bucketed by target block: bucket `b` is
+/// `items[starts[b]..starts[b + 1]]`, each item `from << 32 | to`.
+struct Bucketed {
+    starts: Vec<usize>,
+    items: Vec<u64>,
+    kinds: Option<Vec<u16>>,
+}
+
+impl Bucketed {
+    fn len(&self, b: usize) -> usize {
+        self.starts[b + 1] - self.starts[b]
+    }
+
+    fn items(&self, b: usize) -> &[u64] {
+        &self.items[self.starts[b]..self.starts[b + 1]]
+    }
+
+    fn kinds(&self, b: usize) -> Option<&[u16]> {
+        self.kinds.as_ref().map(|k| &k[self.starts[b]..self.starts[b + 1]])
     }
 }
 
@@ -130,10 +235,12 @@ impl View {
         // Components in key order, read from every shard of the trie in
         // parallel with what the columns need; keys are compared inline.
         let mut entries = component_entries(snapshot);
-        entries.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // By the keys' first sixteen bytes as one big-endian number (which
+        // orders like the bytes), the keys themselves only on a tie.
+        entries.par_sort_unstable_by(|a, b| a.3.cmp(&b.3).then_with(|| a.0.cmp(&b.0)));
         let n = entries.len();
-        let index = KeyIndex::new(entries.iter().map(|(k, h, _)| (k, *h)));
-        let mut components: Vec<Arc<Component>> = entries.into_iter().map(|(_, _, c)| c).collect();
+        let index = KeyIndex::new(entries.iter().map(|(k, h, _, _)| (k, *h)));
+        let mut components: Vec<Arc<Component>> = entries.into_iter().map(|(_, _, c, _)| c).collect();
         components.shrink_to_fit();
         // The two columns at once, one per core.
         let ((kind_of, kind_names), (labels_of, label_sets)) = rayon::join(
@@ -171,31 +278,9 @@ impl View {
             .map(|shard| shard_rows(shard, &index, &kind_id, snapshot.edge_count() / 24))
             .collect();
         drop(index);
-        let mut degree = vec![0u32; n + 1];
-        for (groups, _) in &parts {
-            for &(from, _, len) in groups {
-                degree[from as usize + 1] = len;
-            }
-        }
-        for i in 0..n {
-            degree[i + 1] += degree[i];
-        }
-        let offsets = degree;
-        let total = offsets[n] as usize;
-        let mut packed = vec![0u64; total];
-        for (groups, items) in &parts {
-            for &(from, start, len) in groups {
-                let at = offsets[from as usize] as usize;
-                packed[at..at + len as usize].copy_from_slice(&items[start as usize..(start + len) as usize]);
-            }
-        }
+        let forward = place_rows(n, &parts);
         drop(parts);
         let edge_kind_names = custom_kinds.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let targets: Vec<NodeId> = packed.par_iter().map(|&p| (p >> 16) as NodeId).collect();
-        let mixed = packed.par_iter().any(|&p| p & 0xffff != u64::from(DEPENDS_ON));
-        let kinds = mixed.then(|| packed.par_iter().map(|&p| (p & 0xffff) as u16).collect());
-        drop(packed);
-        let forward = Csr { offsets, targets, kinds };
         let reverse = forward.transpose(n);
         Self {
             snapshot: snapshot.clone(),
@@ -373,11 +458,12 @@ impl View {
 /// each row, and the rows packed as `target << 16 | kind`.
 type ShardRows = (Vec<(NodeId, u32, u32)>, Vec<u64>);
 
-/// Every component with its key and the key's stable hash, read from every
+/// Every component with its key, the key's stable hash and its sort prefix
+/// ([`sort_prefix`]), read from every
 /// shard of the trie in parallel, a few components at a time: each is read
 /// once before any is copied, so their cache misses overlap rather than
 /// queue (the build is bound by memory latency, not work).
-fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>)> {
+fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>, u128)> {
     let shards: Vec<_> = snapshot.component_arcs_sharded().collect();
     shards
         .into_par_iter()
@@ -388,11 +474,92 @@ fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>)> {
                 batch.clear();
                 batch.extend(shard.by_ref().take(AHEAD));
                 std::hint::black_box(batch.iter().fold(0usize, |acc, c| acc ^ c.key().as_str().len()));
-                out.extend(batch.iter().map(|c| (c.key().clone(), c.key().stable_hash(), Arc::clone(c))));
+                out.extend(batch.iter().map(|c| {
+                    let key = c.key();
+                    (key.clone(), key.stable_hash(), Arc::clone(c), sort_prefix(key.as_str()))
+                }));
             }
             out
         })
         .collect()
+}
+
+/// The forward rows from the shards' rows: offsets by source id, then every
+/// run of [`PLACE_CHUNK`] sources copied into its own part of the targets
+/// (and kinds, when the graph has more than one) on rayon's pool.
+fn place_rows(n: usize, parts: &[ShardRows]) -> Csr {
+    let mut offsets = vec![0u32; n + 1];
+    // Where each source's row is: (part, start).
+    let mut source = vec![(0u32, 0u32); n];
+    for (p, (groups, _)) in parts.iter().enumerate() {
+        for &(from, start, len) in groups {
+            offsets[from as usize + 1] = len;
+            source[from as usize] = (p as u32, start);
+        }
+    }
+    for i in 0..n {
+        offsets[i + 1] += offsets[i];
+    }
+    let total = offsets[n] as usize;
+    let mixed = parts.par_iter().any(|(_, items)| items.iter().any(|&p| p & 0xffff != u64::from(DEPENDS_ON)));
+    let mut targets = vec![0 as NodeId; total];
+    let mut kinds = mixed.then(|| vec![0u16; total]);
+    let bounds: Vec<usize> = (0..n).step_by(PLACE_CHUNK).chain([n]).map(|i| offsets[i] as usize).collect();
+    let target_chunks = split_at_bounds(&mut targets, &bounds);
+    let mut kind_chunks = kinds.as_deref_mut().map(|k| split_at_bounds(k, &bounds)).map(Vec::into_iter);
+    let jobs: Vec<_> = target_chunks
+        .into_iter()
+        .enumerate()
+        .map(|(c, t)| (c, t, kind_chunks.as_mut().and_then(Iterator::next)))
+        .collect();
+    jobs.into_par_iter().for_each(|(c, targets, mut kinds)| {
+        let lo = c * PLACE_CHUNK;
+        let mut at = 0;
+        for i in lo..(lo + PLACE_CHUNK).min(n) {
+            let len = (offsets[i + 1] - offsets[i]) as usize;
+            let (p, start) = source[i];
+            let Some(items) = parts.get(p as usize).map(|part| &part.1[start as usize..start as usize + len]) else {
+                continue;
+            };
+            for (slot, &item) in targets[at..at + len].iter_mut().zip(items) {
+                *slot = (item >> 16) as NodeId;
+            }
+            if let Some(kinds) = kinds.as_deref_mut() {
+                for (slot, &item) in kinds[at..at + len].iter_mut().zip(items) {
+                    *slot = (item & 0xffff) as u16;
+                }
+            }
+            at += len;
+        }
+    });
+    Csr { offsets, targets, kinds }
+}
+
+/// How many sources [`place_rows`] copies per task.
+const PLACE_CHUNK: usize = 4096;
+
+/// `data` cut at the ascending positions `bounds` (the first 0, the last
+/// `data.len()`): one slice per consecutive pair.
+fn split_at_bounds<'a, T>(data: &'a mut [T], bounds: &[usize]) -> Vec<&'a mut [T]> {
+    let mut rest = data;
+    bounds
+        .windows(2)
+        .map(|w| {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
+            rest = tail;
+            head
+        })
+        .collect()
+}
+
+/// The first sixteen bytes of `key` (zero-padded) as a big-endian number:
+/// keys with different prefixes compare as these numbers do, so a sort
+/// compares whole keys only when two share all sixteen.
+fn sort_prefix(key: &str) -> u128 {
+    let mut bytes = [0u8; 16];
+    let len = key.len().min(16);
+    bytes[..len].copy_from_slice(&key.as_bytes()[..len]);
+    u128::from_be_bytes(bytes)
 }
 
 /// One shard's edge rows: for each source, its targets' ids packed with
@@ -669,5 +836,50 @@ mod tests {
         assert_eq!(index.shared.len(), 3);
         let unseen: Key = "A/e".parse().unwrap();
         assert_eq!(index.get_hashed(&unseen, 7), None);
+    }
+
+    /// A CSR over `n` nodes from `(from, to, kind)` edges, rows sorted by
+    /// (target, kind), kinds kept only when `with_kinds`.
+    fn csr_of(n: usize, edges: &[(u32, u32, u16)], with_kinds: bool) -> Csr {
+        let mut sorted = edges.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut offsets = vec![0u32; n + 1];
+        for &(from, _, _) in &sorted {
+            offsets[from as usize + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let targets = sorted.iter().map(|e| e.1).collect();
+        let kinds = with_kinds.then(|| sorted.iter().map(|e| e.2).collect());
+        Csr { offsets, targets, kinds }
+    }
+
+    proptest::proptest! {
+        /// The blocked transpose, with blocks as small as one node, equals
+        /// the transpose taken from the sorted, reversed edge list.
+        #[test]
+        fn blocked_transpose_matches_reversed_edge_list(
+            n in 1usize..70,
+            raw in proptest::collection::vec((0u32..70, 0u32..70, 0u16..3), 0..300),
+            block_bits in 0u32..7,
+            with_kinds: bool,
+        ) {
+            let edges: Vec<(u32, u32, u16)> = raw
+                .into_iter()
+                .map(|(a, b, k)| (a % n as u32, b % n as u32, if with_kinds { k } else { 0 }))
+                .collect();
+            let forward = csr_of(n, &edges, with_kinds);
+            let reversed: Vec<(u32, u32, u16)> = edges.iter().map(|&(a, b, k)| (b, a, k)).collect();
+            let want = csr_of(n, &reversed, with_kinds);
+            let got = forward.transpose_blocked(n, block_bits);
+            proptest::prop_assert_eq!(&got.offsets, &want.offsets);
+            proptest::prop_assert_eq!(&got.targets, &want.targets);
+            proptest::prop_assert_eq!(&got.kinds, &want.kinds);
+            // And the default block size (one block at this size) agrees.
+            let default = forward.transpose(n);
+            proptest::prop_assert_eq!(&default.targets, &want.targets);
+        }
     }
 }
