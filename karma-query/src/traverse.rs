@@ -145,6 +145,24 @@ impl Reach {
     }
 }
 
+/// A search's per-node state, shared by its levels: the visited bits, and
+/// each node's depth and the node it was reached from.
+struct Marks {
+    visited: Vec<AtomicU64>,
+    depth: Vec<AtomicU32>,
+    parent: Vec<AtomicU32>,
+}
+
+impl Marks {
+    /// Records that `v` was reached from `u` at `level` (its visited bit is
+    /// the caller's).
+    #[inline]
+    fn reach(&self, v: NodeId, u: NodeId, level: u32) {
+        self.depth[v as usize].store(level, Relaxed);
+        self.parent[v as usize].store(u, Relaxed);
+    }
+}
+
 /// Which edge kinds a traversal follows: one flag per kind id of the view.
 pub(crate) struct EdgeFilter(Option<Vec<bool>>);
 
@@ -172,14 +190,15 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
     let filter = EdgeFilter::new(view, limits.edge_kinds.as_deref());
     let n = view.len();
     let words = n.div_ceil(64);
-    let depth: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect();
-    let parent: Vec<AtomicU32> = (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect();
-    let visited: Vec<AtomicU64> = (0..words).map(|_| AtomicU64::new(0)).collect();
+    let marks = Marks {
+        visited: (0..words).map(|_| AtomicU64::new(0)).collect(),
+        depth: (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect(),
+        parent: (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect(),
+    };
     let mut frontier: Vec<NodeId> = Vec::new();
     for &s in sources {
-        if visited[s as usize / 64].fetch_or(1 << (s % 64), Relaxed) & (1 << (s % 64)) == 0 {
-            depth[s as usize].store(0, Relaxed);
-            parent[s as usize].store(s, Relaxed);
+        if marks.visited[s as usize / 64].fetch_or(1 << (s % 64), Relaxed) & (1 << (s % 64)) == 0 {
+            marks.reach(s, s, 0);
             frontier.push(s);
         }
     }
@@ -198,7 +217,7 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
             Some(_) => 0,
         };
         if let Some(bits) = bottom_up.take() {
-            let (next, count, count_edges) = bottom_up_step(out, inn, &filter, &bits, &visited, &depth, &parent, level);
+            let (next, count, count_edges) = bottom_up_step(out, inn, &filter, &bits, &marks, level);
             if count == 0 {
                 break;
             }
@@ -223,41 +242,30 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
                 bottom_up = Some(bits);
                 continue;
             }
-            let next = top_down_step(
-                out,
-                &filter,
-                &frontier,
-                usize::try_from(frontier_edges).unwrap_or(usize::MAX),
-                &visited,
-                &depth,
-                &parent,
-                level,
-            );
+            let edges = usize::try_from(frontier_edges).unwrap_or(usize::MAX);
+            let next = top_down_step(out, &filter, &frontier, edges, &marks, level);
             reached += next.len();
             explored += next.iter().map(|&s| u64::from(out.degree(s))).sum::<u64>();
             frontier = next;
         }
     }
     Reach {
-        depth: depth.into_iter().map(AtomicU32::into_inner).collect(),
-        parent: parent.into_iter().map(AtomicU32::into_inner).collect(),
+        depth: marks.depth.into_iter().map(AtomicU32::into_inner).collect(),
+        parent: marks.parent.into_iter().map(AtomicU32::into_inner).collect(),
         reached,
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn top_down_step(
     out: &Csr,
     filter: &EdgeFilter,
     frontier: &[NodeId],
     frontier_edges: usize,
-    visited: &[AtomicU64],
-    depth: &[AtomicU32],
-    parent: &[AtomicU32],
+    marks: &Marks,
     level: u32,
 ) -> Vec<NodeId> {
     if frontier.len() < PARALLEL_FRONTIER && filter.0.is_none() {
-        return top_down_branchless(out, frontier, frontier_edges, visited, depth, parent, level);
+        return top_down_branchless(out, frontier, frontier_edges, marks, level);
     }
     if frontier.len() < PARALLEL_FRONTIER {
         // One thread: plain loads and stores, no read-modify-write.
@@ -266,13 +274,12 @@ fn top_down_step(
             for pos in out.range(u) {
                 let v = out.targets[pos];
                 let (w, bit) = (v as usize / 64, 1u64 << (v % 64));
-                let word = visited[w].load(Relaxed);
+                let word = marks.visited[w].load(Relaxed);
                 if word & bit != 0 || !filter.allows(out, pos) {
                     continue;
                 }
-                visited[w].store(word | bit, Relaxed);
-                depth[v as usize].store(level, Relaxed);
-                parent[v as usize].store(u, Relaxed);
+                marks.visited[w].store(word | bit, Relaxed);
+                marks.reach(v, u, level);
                 next.push(v);
             }
         }
@@ -286,12 +293,11 @@ fn top_down_step(
                 for pos in out.range(u) {
                     let v = out.targets[pos];
                     let (w, bit) = (v as usize / 64, 1u64 << (v % 64));
-                    if visited[w].load(Relaxed) & bit != 0 || !filter.allows(out, pos) {
+                    if marks.visited[w].load(Relaxed) & bit != 0 || !filter.allows(out, pos) {
                         continue;
                     }
-                    if visited[w].fetch_or(bit, Relaxed) & bit == 0 {
-                        depth[v as usize].store(level, Relaxed);
-                        parent[v as usize].store(u, Relaxed);
+                    if marks.visited[w].fetch_or(bit, Relaxed) & bit == 0 {
+                        marks.reach(v, u, level);
                         next.push(v);
                     }
                 }
@@ -316,9 +322,7 @@ fn top_down_branchless(
     out: &Csr,
     frontier: &[NodeId],
     frontier_edges: usize,
-    visited: &[AtomicU64],
-    depth: &[AtomicU32],
-    parent: &[AtomicU32],
+    marks: &Marks,
     level: u32,
 ) -> Vec<NodeId> {
     let mut next: Vec<NodeId> = vec![0; frontier_edges];
@@ -328,8 +332,8 @@ fn top_down_branchless(
         for &v in out.row(u) {
             let (w, b) = (v as usize / 64, v % 64);
             // Single-threaded: a plain load and store, no read-modify-write.
-            let word = visited[w].load(Relaxed);
-            visited[w].store(word | (1 << b), Relaxed);
+            let word = marks.visited[w].load(Relaxed);
+            marks.visited[w].store(word | (1 << b), Relaxed);
             // `k` < the edges seen so far <= `frontier_edges`: in bounds.
             next[k] = v;
             from[k] = u;
@@ -338,8 +342,7 @@ fn top_down_branchless(
     }
     next.truncate(k);
     for (&v, &u) in next.iter().zip(&from) {
-        depth[v as usize].store(level, Relaxed);
-        parent[v as usize].store(u, Relaxed);
+        marks.reach(v, u, level);
     }
     next
 }
@@ -347,25 +350,22 @@ fn top_down_branchless(
 /// One bottom-up level: every unvisited node looks for a parent in the
 /// frontier. Each 64-node word is owned by one task, so the visited words
 /// are updated without read-modify-write races.
-#[allow(clippy::too_many_arguments)]
 fn bottom_up_step(
     out: &Csr,
     inn: &Csr,
     filter: &EdgeFilter,
     frontier: &[u64],
-    visited: &[AtomicU64],
-    depth: &[AtomicU32],
-    parent: &[AtomicU32],
+    marks: &Marks,
     level: u32,
 ) -> (Vec<u64>, usize, u64) {
-    let n = depth.len();
+    let n = marks.depth.len();
     let mut next = vec![0u64; frontier.len()];
     let (count, edges) = next
         .par_iter_mut()
         .enumerate()
         .with_min_len(64)
         .map(|(w, next_word)| {
-            let seen = visited[w].load(Relaxed);
+            let seen = marks.visited[w].load(Relaxed);
             let valid = if (w + 1) * 64 <= n { u64::MAX } else { (1u64 << (n - w * 64)) - 1 };
             let mut todo = !seen & valid;
             let (mut count, mut edges) = (0usize, 0u64);
@@ -376,8 +376,7 @@ fn bottom_up_step(
                 for pos in inn.range(v) {
                     let u = inn.targets[pos];
                     if frontier[u as usize / 64] & (1 << (u % 64)) != 0 && filter.allows(inn, pos) {
-                        depth[v as usize].store(level, Relaxed);
-                        parent[v as usize].store(u, Relaxed);
+                        marks.reach(v, u, level);
                         *next_word |= 1 << b;
                         count += 1;
                         edges += u64::from(out.degree(v));
@@ -385,7 +384,7 @@ fn bottom_up_step(
                     }
                 }
             }
-            visited[w].store(seen | *next_word, Relaxed);
+            marks.visited[w].store(seen | *next_word, Relaxed);
             (count, edges)
         })
         .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
