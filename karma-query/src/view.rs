@@ -459,10 +459,10 @@ impl View {
 type ShardRows = (Vec<(NodeId, u32, u32)>, Vec<u64>);
 
 /// Every component with its key, the key's stable hash and its sort prefix
-/// ([`sort_prefix`]), read from every
-/// shard of the trie in parallel, a few components at a time: each is read
-/// once before any is copied, so their cache misses overlap rather than
-/// queue (the build is bound by memory latency, not work).
+/// ([`sort_prefix`]), read from every shard of the trie in parallel, a few
+/// components at a time: each is read once before any is copied, so their
+/// cache misses overlap rather than queue (the build is bound by memory
+/// latency, not work).
 fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>, u128)> {
     let shards: Vec<_> = snapshot.component_arcs_sharded().collect();
     shards
@@ -518,6 +518,7 @@ fn place_rows(n: usize, parts: &[ShardRows]) -> Csr {
         for i in lo..(lo + PLACE_CHUNK).min(n) {
             let len = (offsets[i + 1] - offsets[i]) as usize;
             let (p, start) = source[i];
+            // A source without edges has no part (and there may be none).
             let Some(items) = parts.get(p as usize).map(|part| &part.1[start as usize..start as usize + len]) else {
                 continue;
             };
