@@ -14,6 +14,7 @@
 
 use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use karma_core::{Component, EdgeKind, Graph, Key, ManualClock, Removal, Timestamp, Value};
@@ -32,7 +33,7 @@ macro_rules! conformance_tests {
             backend_get_put_scan, backend_compare_and_swap, backend_allocate_is_unique,
             commit_checkout_and_log, racing_writers_conflict, as_of_times, param_history_and_lineage,
             diff_between_revisions, branches_and_tags, commits_write_only_changes, verify_sound_repository,
-            concurrent_commits_lose_nothing, merge_branches, commit_a_delta);
+            concurrent_commits_lose_nothing, history_reads_race_commits, merge_branches, commit_a_delta);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -333,6 +334,58 @@ pub fn concurrent_commits_lose_nothing(b: impl Backend) {
         }
     }
     assert_eq!(repo.log(&shared, 100, None).unwrap().len(), 21);
+}
+
+/// Param histories read (and index merges run) while other threads commit:
+/// every acknowledged change shows up afterwards, in order.
+pub fn history_reads_race_commits(b: impl Backend) {
+    let repo = Arc::new(Repository::open(b).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (repo, done) = (Arc::clone(&repo), Arc::clone(&done));
+        thread::spawn(move || {
+            let mut round = 0;
+            while !done.load(Ordering::Relaxed) {
+                for t in 0..4 {
+                    repo.param_history(&key(&format!("Service/s{t}")), "replicas").unwrap();
+                }
+                round += 1;
+                if round % 7 == 0 {
+                    repo.flush_index().unwrap();
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let repo = Arc::clone(&repo);
+            thread::spawn(move || {
+                let own = RefName::environment(&format!("own-{t}")).unwrap();
+                let mut g = platform(4);
+                for i in 0..25 {
+                    g.set_param(format!("Service/s{t}"), "replicas", 1000 + i).unwrap();
+                    repo.commit(&own, &g, info("own", i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    for t in 0..4 {
+        let values: Vec<i64> = repo
+            .param_history(&key(&format!("Service/s{t}")), "replicas")
+            .unwrap()
+            .into_iter()
+            .filter_map(|h| match h.value {
+                Some(Value::Int(v)) if v >= 1000 => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(values, (1000..1025).collect::<Vec<_>>(), "history of s{t}");
+    }
 }
 
 pub fn merge_branches(b: impl Backend) {

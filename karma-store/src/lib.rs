@@ -42,6 +42,7 @@ mod backend;
 #[doc(hidden)]
 pub mod conformance;
 mod error;
+mod index;
 mod memory;
 mod record;
 mod redb_store;

@@ -16,7 +16,8 @@ use crate::error::{Result, StoreError};
 
 /// The format version written into (and required of) every record.
 /// 2: output references carry the resolution they were taken at.
-pub(crate) const FORMAT: u8 = 2;
+/// 3: history index entries are grouped in checksummed chunks per series.
+pub(crate) const FORMAT: u8 = 3;
 const MAGIC: u8 = b'K';
 const HEADER: usize = 3 + 32;
 
@@ -33,6 +34,7 @@ pub(crate) enum RecordKind {
     Meta = 7,
     InitialParams = 8,
     Segment = 9,
+    Chunk = 10,
 }
 
 pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
@@ -43,9 +45,9 @@ pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Like [`unframe`], for a record whose bytes an enclosing record's checksum
-/// already covered: checks everything but the checksum.
-fn unframe_checked(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
+/// The payload of a framed `kind` record, after checking its magic byte,
+/// format version, kind and checksum.
+pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes.len() < HEADER || bytes[0] != MAGIC {
         return Err(StoreError::corrupt(format!("a {kind:?} record is truncated or not a record")));
     }
@@ -55,11 +57,7 @@ fn unframe_checked(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes[2] != kind as u8 {
         return Err(StoreError::corrupt(format!("expected a {kind:?} record, found kind {}", bytes[2])));
     }
-    Ok(&bytes[HEADER..])
-}
-
-pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
-    let payload = unframe_checked(kind, bytes)?;
+    let payload = &bytes[HEADER..];
     if blake3::hash(payload).as_bytes() != &bytes[3..HEADER] {
         return Err(StoreError::corrupt(format!("a {kind:?} record fails its checksum")));
     }
@@ -71,21 +69,21 @@ fn config() -> bincode::config::Configuration {
 }
 
 pub(crate) fn encode<T: Serialize>(kind: RecordKind, value: &T) -> Result<Vec<u8>> {
-    let payload =
-        bincode::serde::encode_to_vec(value, config()).map_err(|e| karma_core::Error::Codec(e.to_string()))?;
-    Ok(frame(kind, &payload))
+    Ok(frame(kind, &encode_payload(value)?))
+}
+
+/// A value's bincode bytes, unframed (for records nested in a checksummed one).
+pub(crate) fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    Ok(bincode::serde::encode_to_vec(value, config()).map_err(|e| karma_core::Error::Codec(e.to_string()))?)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(kind: RecordKind, bytes: &[u8]) -> Result<T> {
     decode_payload(kind, unframe(kind, bytes)?)
 }
 
-/// Decodes a record nested in one whose checksum was checked.
-pub(crate) fn decode_checked<T: DeserializeOwned>(kind: RecordKind, bytes: &[u8]) -> Result<T> {
-    decode_payload(kind, unframe_checked(kind, bytes)?)
-}
-
-fn decode_payload<T: DeserializeOwned>(kind: RecordKind, payload: &[u8]) -> Result<T> {
+/// Decodes the payload of a `kind` record (unframed, its checksum checked
+/// by the record enclosing it).
+pub(crate) fn decode_payload<T: DeserializeOwned>(kind: RecordKind, payload: &[u8]) -> Result<T> {
     let (value, read) = bincode::serde::decode_from_slice(payload, config())
         .map_err(|e| StoreError::corrupt(format!("a {kind:?} record does not decode: {e}")))?;
     if read != payload.len() {
@@ -219,21 +217,9 @@ pub(crate) fn param_prefix(key: &Key, param: &str) -> Vec<u8> {
     k
 }
 
-pub(crate) fn param_key(key: &Key, param: &str, seq: u64) -> Vec<u8> {
-    let mut k = param_prefix(key, param);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
 pub(crate) fn initial_prefix(key: &Key) -> Vec<u8> {
     let mut k = vec![b'I'];
     push_len_prefixed(&mut k, key.as_str().as_bytes());
-    k
-}
-
-pub(crate) fn initial_key(key: &Key, seq: u64) -> Vec<u8> {
-    let mut k = initial_prefix(key);
-    k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 
@@ -254,12 +240,6 @@ pub(crate) fn key_seq(key: &[u8]) -> Option<u64> {
 pub(crate) fn lineage_prefix(key: &Key) -> Vec<u8> {
     let mut k = vec![b'L'];
     push_len_prefixed(&mut k, key.as_str().as_bytes());
-    k
-}
-
-pub(crate) fn lineage_key(key: &Key, seq: u64) -> Vec<u8> {
-    let mut k = lineage_prefix(key);
-    k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
 use crate::error::{Result, StoreError};
+use crate::index::{self, IndexEntry};
 use crate::record::{
     self, CommitId, CommitRecord, InitialParams, LineageEvent, LineageEventKind, ParamChange, RecordKind, commit_key,
-    decode, encode, lineage_key, lineage_prefix, location_key, param_key, param_prefix, time_key, time_prefix,
-    time_upper,
+    decode, encode, encode_payload, initial_prefix, key_seq, lineage_prefix, location_key, param_prefix, time_key,
+    time_prefix, time_upper,
 };
-use crate::record::{initial_key, initial_prefix, key_seq};
 use crate::refs::RefName;
 
 const META_FORMAT: &[u8] = b"format";
@@ -179,11 +179,33 @@ pub struct Repository<B: Backend> {
 /// Index segments read into memory (entries of commits not yet merged into
 /// the sorted index), and how many entries this handle staged since its last
 /// merge.
+///
+/// Reads, merges and seq allocation take its lock, so a merge never
+/// interleaves with a read, and `floor` never passes a commit that may still
+/// write its segment.
 #[derive(Default)]
 struct Memtable {
+    /// Payloads by `series ++ seq`.
     entries: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
-    last_seq: Option<u64>,
+    /// Every segment at or below this seq has been read into `entries`.
+    floor: Option<u64>,
+    /// Seqs of this handle's commits that are allocated but not yet written
+    /// (or failed).
+    in_flight: std::collections::BTreeSet<u64>,
     staged: usize,
+}
+
+/// Takes a commit's seq out of [`Memtable::in_flight`] when it is written
+/// or given up.
+struct InFlight<'a> {
+    memtable: &'a Mutex<Memtable>,
+    seq: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.memtable.lock().unwrap_or_else(PoisonError::into_inner).in_flight.remove(&self.seq);
+    }
 }
 
 impl<B: Backend> fmt::Debug for Repository<B> {
@@ -452,7 +474,8 @@ impl<B: Backend> Repository<B> {
         let mut batch = WriteBatch::default();
         let persisted =
             to_store.persist(&mut BatchSink { backend: &self.backend, store_id: self.store_id, batch: &mut batch })?;
-        let seq = self.backend.allocate(1).map_err(backend_err)?;
+        let in_flight = self.allocate_commit_seq()?;
+        let seq = in_flight.seq;
         let record = CommitRecord {
             parents: parents.to_vec(),
             roots: persisted.roots.clone(),
@@ -470,16 +493,17 @@ impl<B: Backend> Repository<B> {
         let staged = entries.len();
         if staged >= DIRECT_INDEX {
             // A bulk import: straight into the sorted index.
-            for (k, v) in entries {
+            for (k, v) in index::chunks(entries) {
                 batch.put(Keyspace::Index, k, v);
             }
         } else if staged > 0 {
             // One sequential record; merged into the sorted index later.
-            batch.put(Keyspace::Index, segment_key(seq), encode(RecordKind::Segment, &entries)?);
+            batch.put(Keyspace::Index, segment_key(seq), index::encode_segment(&entries));
         }
         expect_ref(&mut batch, reference, expected)?;
         batch.put(Keyspace::Refs, reference.as_str(), encode(RecordKind::CommitId, &id)?);
         self.write_moving(batch, reference, expected)?;
+        drop(in_flight);
         persisted.confirm();
         self.remember(id, to_store);
         if staged < DIRECT_INDEX && self.note_pending(staged) {
@@ -636,37 +660,26 @@ impl<B: Backend> Repository<B> {
     /// Every value param `param` of component `key` took, oldest first, with
     /// the commit and time; read from an index written with each commit.
     pub fn param_history(&self, key: &Key, param: &str) -> Result<Vec<ParamChange>> {
-        let scan = |prefix: Vec<u8>| self.index_scan(&prefix);
-        let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
-        let mut out: Vec<(u64, ParamChange)> = Vec::new();
-        for (k, v, checked) in scan(initial_prefix(key))? {
-            let initial: InitialParams = decode_entry(RecordKind::InitialParams, &v, checked)?;
-            if let Some((_, value)) = initial.params.into_iter().find(|(n, _)| n == param) {
-                let (commit, timestamp) = (initial.event.commit, initial.event.timestamp);
-                let change = ParamChange { commit, timestamp, value: Some(value) };
-                out.push((seq(&k)?, change));
-            }
-        }
-        for (k, v, checked) in scan(param_prefix(key, param))? {
-            out.push((seq(&k)?, decode_entry(RecordKind::ParamEntry, &v, checked)?));
-        }
-        out.sort_by_key(|(s, _)| *s);
-        Ok(out.into_iter().map(|(_, c)| c).collect())
+        let mut out = SeqOrdered::default();
+        self.read_series(&initial_prefix(key), &mut out, |entry| {
+            let initial = initial_params(entry)?;
+            let (commit, timestamp) = (initial.event.commit, initial.event.timestamp);
+            let found = initial.params.into_iter().find(|(n, _)| n == param);
+            Ok(found.map(|(_, value)| ParamChange { commit, timestamp, value: Some(value) }))
+        })?;
+        self.read_series(&param_prefix(key, param), &mut out, |entry| index::decode_param_change(entry).map(Some))?;
+        Ok(out.into_ordered())
     }
 
     /// Every version of component `key`: when it was created, each change
     /// with its reference chain, and the commit that removed it.
     pub fn lineage(&self, key: &Key) -> Result<Lineage> {
-        let seq = |k: &[u8]| key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"));
-        let mut events: Vec<(u64, LineageEvent)> = Vec::new();
-        for (k, v, checked) in self.index_scan(&initial_prefix(key))? {
-            events.push((seq(&k)?, decode_entry::<InitialParams>(RecordKind::InitialParams, &v, checked)?.event));
-        }
-        for (k, v, checked) in self.index_scan(&lineage_prefix(key))? {
-            events.push((seq(&k)?, decode_entry(RecordKind::LineageEntry, &v, checked)?));
-        }
-        events.sort_by_key(|(s, _)| *s);
-        Ok(Lineage { key: key.clone(), events: events.into_iter().map(|(_, e)| e).collect() })
+        let mut events = SeqOrdered::default();
+        self.read_series(&initial_prefix(key), &mut events, |entry| Ok(Some(initial_params(entry)?.event)))?;
+        self.read_series(&lineage_prefix(key), &mut events, |entry| {
+            record::decode_payload(RecordKind::LineageEntry, entry).map(Some)
+        })?;
+        Ok(Lineage { key: key.clone(), events: events.into_ordered() })
     }
 
     /// Checks the whole repository: every object's framing and checksum,
@@ -721,8 +734,22 @@ impl<B: Backend> Repository<B> {
             .scan(Keyspace::Index, prefix_range(SEGMENT_PREFIX), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
         for (k, v) in &segments {
-            if let Err(e) = decode::<Vec<IndexEntry>>(RecordKind::Segment, v) {
+            if let Err(e) = index::decode_segment(v) {
                 report.problems.push(format!("index segment {k:?}: {e}"));
+            }
+        }
+        for prefix in [&b"P"[..], b"L", b"I"] {
+            let chunks = self
+                .backend
+                .scan(Keyspace::Index, prefix_range(prefix), Direction::Forward, usize::MAX)
+                .map_err(backend_err)?;
+            for (k, v) in &chunks {
+                let checked = index::chunk_series(k).and_then(|series| {
+                    index::read_chunk(series, k, record::unframe(RecordKind::Chunk, v)?, |_, _| Ok(()))
+                });
+                if let Err(e) = checked {
+                    report.problems.push(format!("index chunk {k:?}: {e}"));
+                }
             }
         }
         match self.refs() {
@@ -738,42 +765,77 @@ impl<B: Backend> Repository<B> {
         Ok(report)
     }
 
-    /// Index entries under `prefix`, in key order: the sorted index plus
-    /// the segments not merged into it yet.
-    fn index_scan(&self, prefix: &[u8]) -> Result<Vec<ScannedEntry>> {
-        let sorted = self
-            .backend
-            .scan(Keyspace::Index, prefix_range(prefix), Direction::Forward, usize::MAX)
-            .map_err(backend_err)?;
+    /// Reserves the seq of a commit about to be written, noting it in flight
+    /// (under the memtable's lock, so no read passes it by).
+    fn allocate_commit_seq(&self) -> Result<InFlight<'_>> {
         let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
-        let from = match memtable.last_seq {
+        let seq = self.backend.allocate(1).map_err(backend_err)?;
+        memtable.in_flight.insert(seq);
+        Ok(InFlight { memtable: &self.memtable, seq })
+    }
+
+    /// Reads into the memtable the segments written since it last looked.
+    fn load_segments(&self, memtable: &mut Memtable) -> Result<()> {
+        let from = match memtable.floor {
             Some(seq) => Bound::Excluded(segment_key(seq)),
             None => Bound::Included(SEGMENT_PREFIX.to_vec()),
         };
         let (_, end) = prefix_range(SEGMENT_PREFIX);
+        let mut last = memtable.floor;
         for (k, v) in
             self.backend.scan(Keyspace::Index, (from, end), Direction::Forward, usize::MAX).map_err(backend_err)?
         {
-            let seq = key_seq(&k).ok_or_else(|| StoreError::corrupt("a segment key is too short"))?;
-            let entries: Vec<IndexEntry> = decode(RecordKind::Segment, &v)?;
-            memtable.entries.extend(entries);
-            memtable.last_seq = Some(seq);
+            last = Some(key_seq(&k).ok_or_else(|| StoreError::corrupt("a segment key is too short"))?);
+            for e in index::decode_segment(&v)? {
+                memtable.entries.insert(index::entry_key(&e.series, e.seq), e.payload);
+            }
         }
-        let (lo, hi) = prefix_range(prefix);
-        // Entries read from segments were checked with their segment.
-        let mut pending = memtable.entries.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone(), Checked::Already));
-        if sorted.is_empty() {
-            return Ok(pending.collect());
-        }
-        let Some(first) = pending.next() else {
-            return Ok(sorted.into_iter().map(|(k, v)| (k, v, Checked::No)).collect());
+        // A commit still in flight may yet write a segment below `last`:
+        // the next read looks again from just below it.
+        memtable.floor = match memtable.in_flight.first() {
+            None => last,
+            Some(&pending) => last.and_then(|l| pending.checked_sub(1).map(|p| p.min(l))),
         };
-        // Both hold entries (a merge by another handle may have copied some
-        // into the sorted index already): union by key.
-        let mut all: std::collections::BTreeMap<Vec<u8>, (Vec<u8>, Checked)> =
-            sorted.into_iter().map(|(k, v)| (k, (v, Checked::No))).collect();
-        all.extend(std::iter::once(first).chain(pending).map(|(k, v, c)| (k, (v, c))));
-        Ok(all.into_iter().map(|(k, (v, c))| (k, v, c)).collect())
+        Ok(())
+    }
+
+    /// Adds to `out` the entries of one index series that `decode` keeps:
+    /// the sorted index's chunks plus the segments not merged yet.
+    fn read_series<T>(
+        &self,
+        series: &[u8],
+        out: &mut SeqOrdered<T>,
+        mut decode: impl FnMut(&[u8]) -> Result<Option<T>>,
+    ) -> Result<()> {
+        let (rows, pending) = {
+            let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
+            self.load_segments(&mut memtable)?;
+            let rows = self
+                .backend
+                .scan(Keyspace::Index, prefix_range(series), Direction::Forward, usize::MAX)
+                .map_err(backend_err)?;
+            let pending: Vec<(Vec<u8>, Vec<u8>)> =
+                memtable.entries.range(prefix_range(series)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            (rows, pending)
+        };
+        // Entries take at least 12 bytes in a chunk; a param's take ~60.
+        out.reserve(rows.iter().map(|(_, v)| v.len() / 64).sum::<usize>() + pending.len());
+        for (k, v) in &rows {
+            // Each chunk decoded right after its checksum, while in cache.
+            index::read_chunk(series, k, record::unframe(RecordKind::Chunk, v)?, |seq, entry| {
+                if let Some(item) = decode(entry)? {
+                    out.push(seq, item);
+                }
+                Ok(())
+            })?;
+        }
+        for (k, entry) in &pending {
+            let seq = key_seq(k).ok_or_else(|| StoreError::corrupt("an index key is too short"))?;
+            if let Some(item) = decode(entry)? {
+                out.push(seq, item);
+            }
+        }
+        Ok(())
     }
 
     /// Counts newly staged index entries; true when it is time to merge.
@@ -787,23 +849,27 @@ impl<B: Backend> Repository<B> {
     /// atomic batch (entries written, segments deleted). Commits call it when
     /// enough entries are pending; safe to call at any time.
     pub fn flush_index(&self) -> Result<()> {
+        let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
         let segments = self
             .backend
             .scan(Keyspace::Index, prefix_range(SEGMENT_PREFIX), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
         let mut batch = WriteBatch::default();
+        let mut entries = Vec::new();
         for (k, v) in segments {
-            for (ik, iv) in decode::<Vec<IndexEntry>>(RecordKind::Segment, &v)? {
-                batch.put(Keyspace::Index, ik, iv);
-            }
+            entries.extend(index::decode_segment(&v)?);
             batch.delete.push((Keyspace::Index, k));
+        }
+        for (k, v) in index::chunks(entries) {
+            batch.put(Keyspace::Index, k, v);
         }
         match self.backend.write(batch) {
             Ok(()) => {}
             Err(WriteError::Backend(e)) => return Err(backend_err(e)),
             Err(WriteError::Conflict { .. }) => return Err(StoreError::corrupt("an index merge met an expectation")),
         }
-        let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
+        // Every segment read into the memtable was written before this
+        // merge's scan (both under the lock), so all of it is merged now.
         memtable.entries.clear();
         memtable.staged = 0;
         Ok(())
@@ -829,26 +895,46 @@ fn expect_ref(batch: &mut WriteBatch, reference: &RefName, expected: Option<Comm
     Ok(())
 }
 
-/// One index entry: its key and its (framed) value.
-type IndexEntry = (Vec<u8>, Vec<u8>);
-
-/// Whether an index entry's checksum still needs checking.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Checked {
-    /// Read from a segment whose checksum covered it.
-    Already,
-    /// Read on its own from the sorted index.
-    No,
+/// Index entries gathered from several series (and from chunks and
+/// segments), each with its commit's seq, to be put in commit order.
+struct SeqOrdered<T> {
+    seqs: Vec<u64>,
+    items: Vec<T>,
 }
 
-/// An index entry as a query reads it.
-type ScannedEntry = (Vec<u8>, Vec<u8>, Checked);
-
-fn decode_entry<T: serde::de::DeserializeOwned>(kind: RecordKind, bytes: &[u8], checked: Checked) -> Result<T> {
-    match checked {
-        Checked::Already => record::decode_checked(kind, bytes),
-        Checked::No => decode(kind, bytes),
+impl<T> Default for SeqOrdered<T> {
+    fn default() -> Self {
+        Self { seqs: Vec::new(), items: Vec::new() }
     }
+}
+
+impl<T> SeqOrdered<T> {
+    fn reserve(&mut self, n: usize) {
+        self.seqs.reserve(n);
+        self.items.reserve(n);
+    }
+
+    fn push(&mut self, seq: u64, item: T) {
+        self.seqs.push(seq);
+        self.items.push(item);
+    }
+
+    /// The items by seq, one per seq (a series holds at most one entry per
+    /// commit). Gathered in order already — the common case — they are
+    /// returned as they are.
+    fn into_ordered(self) -> Vec<T> {
+        if self.seqs.is_sorted_by(|a, b| a < b) {
+            return self.items;
+        }
+        let mut pairs: Vec<(u64, T)> = self.seqs.into_iter().zip(self.items).collect();
+        pairs.sort_by_key(|(seq, _)| *seq);
+        pairs.dedup_by_key(|(seq, _)| *seq);
+        pairs.into_iter().map(|(_, item)| item).collect()
+    }
+}
+
+fn initial_params(payload: &[u8]) -> Result<InitialParams> {
+    record::decode_payload(RecordKind::InitialParams, payload)
 }
 
 /// The param-history and lineage entries of `delta`.
@@ -875,27 +961,35 @@ fn index_delta(
                     references: refs(c),
                 };
                 let initial = InitialParams { event, params };
-                entries.push((initial_key(key, seq), encode(RecordKind::InitialParams, &initial)?));
+                entries.push(IndexEntry { series: initial_prefix(key), seq, payload: encode_payload(&initial)? });
                 continue;
             }
             ComponentChange::Removed(c) => {
                 for (name, _) in c.params() {
                     let entry = ParamChange { commit, timestamp, value: None };
-                    entries.push((param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?));
+                    entries.push(IndexEntry {
+                        series: param_prefix(key, name),
+                        seq,
+                        payload: index::encode_param_change(&entry)?,
+                    });
                 }
                 (LineageEventKind::Removed, c.version(), Vec::new())
             }
             ComponentChange::Changed(d) => {
                 for (name, _, after) in d.changed_params() {
                     let entry = ParamChange { commit, timestamp, value: after.cloned() };
-                    entries.push((param_key(key, name, seq), encode(RecordKind::ParamEntry, &entry)?));
+                    entries.push(IndexEntry {
+                        series: param_prefix(key, name),
+                        seq,
+                        payload: index::encode_param_change(&entry)?,
+                    });
                 }
                 let references = after.get(key).map(refs).unwrap_or_default();
                 (LineageEventKind::Changed, d.version.after, references)
             }
         };
         let event = LineageEvent { commit, timestamp, kind, version, references };
-        entries.push((lineage_key(key, seq), encode(RecordKind::LineageEntry, &event)?));
+        entries.push(IndexEntry { series: lineage_prefix(key), seq, payload: encode_payload(&event)? });
     }
     Ok(entries)
 }
