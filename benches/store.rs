@@ -242,12 +242,20 @@ fn size_on_disk() {
         head = repo.commit_delta(&prod, Some(head), &d, info(round as i64)).expect("commit").id;
     }
     drop(repo);
-    let (a, b) = (std::fs::metadata(&one).expect("one").len(), std::fs::metadata(&many).expect("many").len());
+    let size = |p: &Path| std::fs::metadata(p).expect("size").len() as f64;
+    let (a, b) = (size(&one), size(&many));
+    let mut store = RedbStore::open(&many).expect("reopen");
+    store.compact().expect("compact");
+    drop(store);
+    let c = size(&many);
     println!(
-        "size on disk: one 10,000-component snapshot {:.1} MB; 10,000 commits of 10 changes {:.1} MB ({:.1}x)",
-        a as f64 / 1e6,
-        b as f64 / 1e6,
-        b as f64 / a as f64
+        "size on disk: one 10,000-component snapshot {:.1} MB; 10,000 commits of 10 changes {:.1} MB ({:.1}x), \
+         compacted {:.1} MB ({:.1}x)",
+        a / 1e6,
+        b / 1e6,
+        b / a,
+        c / 1e6,
+        c / a
     );
 }
 

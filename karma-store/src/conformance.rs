@@ -253,8 +253,10 @@ pub fn branches_and_tags(b: impl Backend) {
     assert_eq!(names, ["branch/what-if", "env/prod", "tag/deploy-1"]);
 }
 
-fn object_count(b: &impl Backend) -> usize {
-    b.scan(Keyspace::Objects, (Bound::Unbounded, Bound::Unbounded), Direction::Forward, usize::MAX).unwrap().len()
+/// Bytes stored in the object space (objects are packed, so rows say little).
+fn object_bytes(b: &impl Backend) -> usize {
+    let rows = b.scan(Keyspace::Objects, (Bound::Unbounded, Bound::Unbounded), Direction::Forward, usize::MAX).unwrap();
+    rows.iter().map(|(_, v)| v.len()).sum()
 }
 
 pub fn commits_write_only_changes(b: impl Backend) {
@@ -262,19 +264,21 @@ pub fn commits_write_only_changes(b: impl Backend) {
     let prod = RefName::environment("prod").unwrap();
     let mut g = platform(2000);
     repo.commit(&prod, &g, info("all", 1)).unwrap();
-    let before = object_count(repo.backend());
+    let all = object_bytes(repo.backend());
     g.set_param("Service/s77", "replicas", -1).unwrap();
     repo.commit(&prod, &g, info("one", 2)).unwrap();
-    let one_change = object_count(repo.backend()) - before;
-    assert!(one_change <= 8, "one change wrote {one_change} objects");
+    let one_change = object_bytes(repo.backend()) - all;
+    // A component and the trie nodes on its path (three levels at 2,000),
+    // plus the commit record: O(log n), not O(n).
+    assert!(one_change * 40 < all, "one change wrote {one_change} bytes; the whole graph took {all}");
     // A graph rebuilt from scratch with the same single change writes the same.
     let mut rebuilt = platform(2000);
     rebuilt.set_param("Service/s78", "replicas", -1).unwrap();
     rebuilt.set_param("Service/s77", "replicas", -1).unwrap();
-    let before = object_count(repo.backend());
+    let before = object_bytes(repo.backend());
     let c = repo.commit(&prod, &rebuilt, info("rebuilt", 3)).unwrap();
-    let written = object_count(repo.backend()) - before;
-    assert!(written <= 8, "a rebuilt graph with one change wrote {written} objects");
+    let written = object_bytes(repo.backend()) - before;
+    assert!(written < one_change * 2, "a rebuilt graph with one change wrote {written} bytes, a change {one_change}");
     assert_eq!(repo.checkout(c.id).unwrap().root_hash(), rebuilt.root_hash());
 }
 

@@ -32,11 +32,12 @@
 //! conformance suite ([`conformance_tests!`]) tests every backend.
 //!
 //! Snapshots are stored as their hash tries (see `karma_core::tree`): each
-//! trie node, component and edge one object under a sequential location,
-//! checked against its blake3 hash when read. A commit writes only the nodes
-//! on the paths its changes touch, the commit record, its index entries
-//! (commit location, ref time, param history, lineage) and the ref move, in
-//! one atomic batch.
+//! trie node, component and edge one object, a commit's new objects packed
+//! a few KiB to a row under sequential locations with one checksum per
+//! pack, and every object checked against its content hash when a snapshot
+//! loads. A commit writes only the nodes on the paths its changes touch, the
+//! commit record, its index entries (commit location, ref time, param
+//! history, lineage) and the ref move, in one atomic batch.
 
 mod backend;
 #[doc(hidden)]
@@ -44,6 +45,7 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
+mod pack;
 mod record;
 mod redb_store;
 mod refs;

@@ -17,9 +17,10 @@ use crate::error::{Result, StoreError};
 /// The format version written into (and required of) every record.
 /// 2: output references carry the resolution they were taken at.
 /// 3: history index entries are grouped in checksummed chunks per series.
-pub(crate) const FORMAT: u8 = 3;
+/// 4: objects are stored in packs.
+pub(crate) const FORMAT: u8 = 4;
 const MAGIC: u8 = b'K';
-const HEADER: usize = 3 + 32;
+pub(crate) const HEADER: usize = 3 + 32;
 
 /// What a stored record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,13 +36,23 @@ pub(crate) enum RecordKind {
     InitialParams = 8,
     Segment = 9,
     Chunk = 10,
+    Pack = 11,
 }
 
 pub(crate) fn frame(kind: RecordKind, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + payload.len());
+    frame_parts(kind, &[payload])
+}
+
+/// Frames the concatenation of `parts` without first joining them.
+pub(crate) fn frame_parts(kind: RecordKind, parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + parts.iter().map(|p| p.len()).sum::<usize>());
     out.extend_from_slice(&[MAGIC, FORMAT, kind as u8]);
-    out.extend_from_slice(blake3::hash(payload).as_bytes());
-    out.extend_from_slice(payload);
+    out.extend_from_slice(&[0; 32]);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    let hash = blake3::hash(&out[HEADER..]);
+    out[3..HEADER].copy_from_slice(hash.as_bytes());
     out
 }
 
@@ -70,6 +81,12 @@ fn config() -> bincode::config::Configuration {
 
 pub(crate) fn encode<T: Serialize>(kind: RecordKind, value: &T) -> Result<Vec<u8>> {
     Ok(frame(kind, &encode_payload(value)?))
+}
+
+/// Appends a value's bincode bytes to `out`.
+pub(crate) fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<()> {
+    bincode::serde::encode_into_std_write(value, out, config()).map_err(|e| karma_core::Error::Codec(e.to_string()))?;
+    Ok(())
 }
 
 /// A value's bincode bytes, unframed (for records nested in a checksummed one).

@@ -52,6 +52,17 @@ impl RedbStore {
         guarded("opening", || Self::open_unguarded(path)).map_err(StoreError::Backend)
     }
 
+    /// Rewrites the file without its free space, like `git gc`: the pages
+    /// that copy-on-write commits freed, and the room redb's growth left
+    /// (it doubles a small file when it runs out). Returns whether anything
+    /// was reclaimed. Takes `&mut self`, so no read or commit runs meanwhile
+    /// (reach it through [`Repository::backend_mut`](crate::Repository::backend_mut)).
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        let db = self.db.as_mut().ok_or_else(|| StoreError::Backend("the store is closed".into()))?;
+        guarded("compacting", || db.compact().map_err(|e| BackendError::from(format!("compacting: {e}"))))
+            .map_err(StoreError::Backend)
+    }
+
     fn open_unguarded(path: PathBuf) -> Result<Self, BackendError> {
         if !path.exists() {
             create_atomically(&path)?;

@@ -1,8 +1,10 @@
 //! The repository: all history logic, once, over any [`Backend`].
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Bound;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use karma_core::tree::{ObjectKind, StoreTag, TreeObject, TreeSink, TreeSource};
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
 use crate::error::{Result, StoreError};
 use crate::index::{self, IndexEntry};
+use crate::pack::{self, Pack, PackWriter};
 use crate::record::{
     self, CommitId, CommitRecord, InitialParams, LineageEvent, LineageEventKind, ParamChange, RecordKind, commit_key,
     decode, encode, encode_payload, initial_prefix, key_seq, lineage_prefix, location_key, param_prefix, time_key,
@@ -231,29 +234,56 @@ fn new_store_id() -> u64 {
     u64::from_le_bytes(bytes.as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-/// Stages a snapshot's new objects into a write batch.
-struct BatchSink<'a, B: Backend> {
+/// Gathers a snapshot's new objects into packs.
+struct PackSink<'a, B: Backend> {
     backend: &'a B,
     store_id: u64,
-    batch: &'a mut WriteBatch,
+    packs: PackWriter,
 }
 
-impl<B: Backend> TreeSink for BatchSink<'_, B> {
+impl<B: Backend> TreeSink for PackSink<'_, B> {
     type Error = StoreError;
     fn store_id(&self) -> u64 {
         self.store_id
     }
     fn write(&mut self, _hash: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
-        let location = self.backend.allocate(1).map_err(backend_err)?;
-        self.batch.put(Keyspace::Objects, location_key(location), encode(RecordKind::TreeObject, object)?);
+        let backend = self.backend;
+        let location = self.packs.add(object, || backend.allocate(1).map_err(backend_err))?;
         Ok(StoreTag { store: self.store_id, location })
     }
 }
+
+/// Packs kept while a snapshot loads: its objects were written together,
+/// so consecutive reads mostly hit the same few packs.
+const PACK_CACHE: usize = 64;
 
 /// Reads a stored snapshot's objects.
 struct ObjectSource<'a, B: Backend> {
     backend: &'a B,
     store_id: u64,
+    packs: RefCell<VecDeque<(u64, Rc<Pack>)>>,
+}
+
+impl<'a, B: Backend> ObjectSource<'a, B> {
+    fn new(backend: &'a B, store_id: u64) -> Self {
+        Self { backend, store_id, packs: RefCell::new(VecDeque::new()) }
+    }
+
+    fn pack(&self, id: u64) -> Result<Rc<Pack>> {
+        if let Some((_, pack)) = self.packs.borrow().iter().find(|(p, _)| *p == id) {
+            return Ok(Rc::clone(pack));
+        }
+        let bytes = self
+            .backend
+            .get(Keyspace::Objects, &location_key(id))
+            .map_err(backend_err)?
+            .ok_or_else(|| StoreError::corrupt(format!("pack {id} is missing")))?;
+        let pack = Rc::new(Pack::parse(bytes)?);
+        let mut packs = self.packs.borrow_mut();
+        packs.push_front((id, Rc::clone(&pack)));
+        packs.truncate(PACK_CACHE);
+        Ok(pack)
+    }
 }
 
 impl<B: Backend> TreeSource for ObjectSource<'_, B> {
@@ -262,12 +292,8 @@ impl<B: Backend> TreeSource for ObjectSource<'_, B> {
         self.store_id
     }
     fn read(&self, location: u64, kind: ObjectKind) -> Result<TreeObject> {
-        let bytes = self
-            .backend
-            .get(Keyspace::Objects, &location_key(location))
-            .map_err(backend_err)?
-            .ok_or_else(|| StoreError::corrupt(format!("object {location} ({kind:?}) is missing")))?;
-        let object: TreeObject = decode(RecordKind::TreeObject, &bytes)?;
+        let (pack, index) = pack::split_location(location);
+        let object: TreeObject = record::decode_payload(RecordKind::TreeObject, self.pack(pack)?.object(index)?)?;
         if object.kind() != kind {
             return Err(StoreError::corrupt(format!(
                 "object {location} is a {:?}, expected a {kind:?}",
@@ -330,6 +356,12 @@ impl<B: Backend> Repository<B> {
     /// The backend.
     pub fn backend(&self) -> &B {
         &self.backend
+    }
+
+    /// The backend, for maintenance that needs it alone (e.g.
+    /// [`RedbStore::compact`](crate::RedbStore::compact)).
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
     }
 
     // ---- refs ----
@@ -472,8 +504,11 @@ impl<B: Backend> Repository<B> {
         let timestamp = info.timestamp.unwrap_or_else(|| self.clock.now());
 
         let mut batch = WriteBatch::default();
-        let persisted =
-            to_store.persist(&mut BatchSink { backend: &self.backend, store_id: self.store_id, batch: &mut batch })?;
+        let mut sink = PackSink { backend: &self.backend, store_id: self.store_id, packs: PackWriter::default() };
+        let persisted = to_store.persist(&mut sink)?;
+        for (id, pack) in sink.packs.finish() {
+            batch.put(Keyspace::Objects, location_key(id), pack);
+        }
         let in_flight = self.allocate_commit_seq()?;
         let seq = in_flight.seq;
         let record = CommitRecord {
@@ -598,8 +633,7 @@ impl<B: Backend> Repository<B> {
             return Ok(s);
         }
         let record = self.commit_record(&id)?;
-        let snapshot =
-            Snapshot::load(&record.roots, &ObjectSource { backend: &self.backend, store_id: self.store_id })?;
+        let snapshot = Snapshot::load(&record.roots, &ObjectSource::new(&self.backend, self.store_id))?;
         self.remember(id, snapshot.clone());
         Ok(snapshot)
     }
@@ -691,16 +725,15 @@ impl<B: Backend> Repository<B> {
             .backend
             .scan(Keyspace::Objects, (Bound::Unbounded, Bound::Unbounded), Direction::Forward, usize::MAX)
             .map_err(backend_err)?;
-        for (k, v) in &objects {
-            report.objects += 1;
-            let kind = v.get(2).copied();
-            let checked = if kind == Some(RecordKind::Commit as u8) {
-                record::unframe(RecordKind::Commit, v).map(drop)
+        for (k, v) in objects {
+            let checked = if v.get(2) == Some(&(RecordKind::Commit as u8)) {
+                record::unframe(RecordKind::Commit, &v).map(|_| 1)
             } else {
-                record::unframe(RecordKind::TreeObject, v).map(drop)
+                Pack::parse(v).map(|pack| pack.len() as u64)
             };
-            if let Err(e) = checked {
-                report.problems.push(format!("object {k:?}: {e}"));
+            match checked {
+                Ok(n) => report.objects += n,
+                Err(e) => report.problems.push(format!("object row {k:?}: {e}")),
             }
         }
         let commits = self
@@ -714,15 +747,13 @@ impl<B: Backend> Repository<B> {
             };
             let id = CommitId(ContentHash::from_bytes(id));
             let loaded = self.commit_record(&id).and_then(|r| {
-                Snapshot::load(&r.roots, &ObjectSource { backend: &self.backend, store_id: self.store_id }).and_then(
-                    |s| {
-                        if s.root_hash() == r.roots.root_hash() {
-                            Ok(())
-                        } else {
-                            Err(StoreError::corrupt("root hash mismatch"))
-                        }
-                    },
-                )
+                Snapshot::load(&r.roots, &ObjectSource::new(&self.backend, self.store_id)).and_then(|s| {
+                    if s.root_hash() == r.roots.root_hash() {
+                        Ok(())
+                    } else {
+                        Err(StoreError::corrupt("root hash mismatch"))
+                    }
+                })
             });
             report.commits += 1;
             if let Err(e) = loaded {
@@ -848,6 +879,9 @@ impl<B: Backend> Repository<B> {
     /// Merges every pending index segment into the sorted index, in one
     /// atomic batch (entries written, segments deleted). Commits call it when
     /// enough entries are pending; safe to call at any time.
+    ///
+    /// A series' new entries join its last chunk while that has room, so a
+    /// param changed once in each of many merges still ends up in few rows.
     pub fn flush_index(&self) -> Result<()> {
         let mut memtable = self.memtable.lock().unwrap_or_else(PoisonError::into_inner);
         let segments = self
@@ -860,9 +894,32 @@ impl<B: Backend> Repository<B> {
             entries.extend(index::decode_segment(&v)?);
             batch.delete.push((Keyspace::Index, k));
         }
+        let mut series: Vec<&[u8]> = entries.iter().map(|e| e.series.as_slice()).collect();
+        series.sort_unstable();
+        series.dedup();
+        let mut reopened = Vec::new();
+        let mut replaced = std::collections::BTreeSet::new();
+        for s in series {
+            let last =
+                self.backend.scan(Keyspace::Index, prefix_range(s), Direction::Reverse, 1).map_err(backend_err)?;
+            let Some((key, value)) = last.into_iter().next() else { continue };
+            let mut held = Vec::new();
+            index::read_chunk(s, &key, record::unframe(RecordKind::Chunk, &value)?, |seq, payload| {
+                held.push(IndexEntry { series: s.to_vec(), seq, payload: payload.to_vec() });
+                Ok(())
+            })?;
+            if held.len() < index::CHUNK {
+                reopened.extend(held);
+                replaced.insert(key);
+            }
+        }
+        entries.extend(reopened);
         for (k, v) in index::chunks(entries) {
+            // Puts apply before deletes: a rewritten chunk keeps its key.
+            replaced.remove(&k);
             batch.put(Keyspace::Index, k, v);
         }
+        batch.delete.extend(replaced.into_iter().map(|k| (Keyspace::Index, k)));
         match self.backend.write(batch) {
             Ok(()) => {}
             Err(WriteError::Backend(e)) => return Err(backend_err(e)),
