@@ -373,6 +373,9 @@ impl<S: TreeSource, T: StoredValue> LoadVisitor<T::Key, Arc<T>> for Source<'_, S
     fn store(&self) -> u64 {
         self.reader.store_id()
     }
+    fn fork(&self) -> Self {
+        Self { reader: self.reader }
+    }
     fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
         Source::node(self, location, T::NODE_KIND)
     }
@@ -389,6 +392,9 @@ impl<S: TreeSource> LoadVisitor<Key, EdgeSet> for Source<'_, S> {
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.reader.store_id()
+    }
+    fn fork(&self) -> Self {
+        Self { reader: self.reader }
     }
     fn node(&mut self, location: u64) -> Result<StoredNode, S::Error> {
         Source::node(self, location, ObjectKind::EdgeSetNode)
@@ -431,7 +437,14 @@ impl Snapshot {
     /// Rebuilds the snapshot `roots` describe from `source`, checking every
     /// object against its hash and every node's shape; a mismatch is an
     /// [`Error::Corrupt`].
-    pub fn load<S: TreeSource>(roots: &SnapshotRoots, source: &S) -> Result<Snapshot, S::Error> {
+    ///
+    /// The tries' subtrees load on rayon's pool, so `source` is shared by
+    /// threads.
+    pub fn load<S>(roots: &SnapshotRoots, source: &S) -> Result<Snapshot, S::Error>
+    where
+        S: TreeSource + Sync,
+        S::Error: Send,
+    {
         let mut visitor = Source::new(source);
         let components = Trie::<Key, Arc<Component>>::load::<Source<'_, S>>(&roots.components, &mut visitor)?;
         let edges = Trie::<Key, EdgeSet>::load::<Source<'_, S>>(&roots.edges, &mut visitor)?;

@@ -14,6 +14,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rayon::prelude::*;
+
 use crate::error::Error;
 use crate::hash::{Canonical, ContentHash};
 use crate::tree::{StoreTag, StoredEntry, StoredNode, StoredRef, TagCell};
@@ -380,6 +382,11 @@ pub(crate) trait LoadVisitor<K, V> {
     fn value(&mut self, location: u64) -> Result<(K, V), Self::Error>;
     /// The store the locations belong to.
     fn store(&self) -> u64;
+    /// Another visitor reading the same store, for a subtree loaded on
+    /// another thread.
+    fn fork(&self) -> Self
+    where
+        Self: Sized;
 }
 
 fn corrupt(what: String) -> Error {
@@ -402,7 +409,14 @@ where
     /// Rebuilds a trie from its stored root, checking each node's shape and,
     /// through the Merkle hashes computed on the way up, every byte against
     /// `root.hash`.
-    pub(crate) fn load<L: LoadVisitor<K, V>>(root: &StoredRef, visitor: &mut L) -> Result<Self, L::Error> {
+    ///
+    /// The root's subtrees load (and hash) on rayon's pool, each through a
+    /// fork of `visitor`: decoding and hashing are most of a load's work.
+    pub(crate) fn load<L>(root: &StoredRef, visitor: &mut L) -> Result<Self, L::Error>
+    where
+        L: LoadVisitor<K, V> + Send,
+        L::Error: Send,
+    {
         if root.tag.store != visitor.store() {
             return Err(corrupt(format!(
                 "a trie root of store {:x} read from store {:x}",
@@ -411,7 +425,7 @@ where
             ))
             .into());
         }
-        let (node, len) = load_node(root.tag.location, 0, visitor)?;
+        let (node, len) = load_root_in_parallel(root.tag.location, visitor)?;
         if node.merkle() != root.hash {
             return Err(corrupt(format!("the stored trie does not match its root hash {}", root.hash)).into());
         }
@@ -474,6 +488,44 @@ where
     V: TrieValue,
     L: LoadVisitor<K, V>,
 {
+    let stored = read_node(location, shift, visitor)?;
+    assemble(location, shift, stored, visitor, &mut |at, v: &mut L| load_node(at, shift + BITS, v))
+}
+
+/// Loads the trie under `location` with its root's child nodes loaded, and
+/// their Merkle hashes computed, on rayon's pool, each through its own fork
+/// of `visitor`.
+fn load_root_in_parallel<K, V, L>(location: u64, visitor: &mut L) -> Result<Loaded<K, V>, L::Error>
+where
+    K: TrieKey + Send + Sync,
+    V: TrieValue + Send + Sync,
+    L: LoadVisitor<K, V> + Send,
+    L::Error: Send,
+{
+    let stored = read_node(location, 0, visitor)?;
+    let children: Vec<(u64, L)> = stored
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            StoredEntry::Node(at) => Some((*at, visitor.fork())),
+            _ => None,
+        })
+        .collect();
+    let loaded: Vec<Result<Loaded<K, V>, L::Error>> = children
+        .into_par_iter()
+        .map(|(at, mut fork)| {
+            let loaded = load_node(at, BITS, &mut fork)?;
+            loaded.0.merkle();
+            Ok(loaded)
+        })
+        .collect();
+    let mut loaded = loaded.into_iter();
+    assemble(location, 0, stored, visitor, &mut |_, _| loaded.next().expect("one result per child node"))
+}
+
+/// Reads the stored node at `location`, `shift` bits down, and checks that
+/// its entries fill its bitmap.
+fn read_node<K, V, L: LoadVisitor<K, V>>(location: u64, shift: u32, visitor: &mut L) -> Result<StoredNode, L::Error> {
     if shift >= 64 {
         return Err(corrupt(format!("trie node {location} lies deeper than any key hash reaches")).into());
     }
@@ -486,6 +538,28 @@ where
         ))
         .into());
     }
+    Ok(stored)
+}
+
+/// Loads a child node of the node being assembled.
+type LoadChild<'a, K, V, L> =
+    dyn FnMut(u64, &mut L) -> Result<Loaded<K, V>, <L as LoadVisitor<K, V>>::Error> + 'a;
+
+/// Builds the node `stored` describes: its values read through `visitor`,
+/// its child nodes from `child` (in entry order), every key checked to sit
+/// in its slot.
+fn assemble<K, V, L>(
+    location: u64,
+    shift: u32,
+    stored: StoredNode,
+    visitor: &mut L,
+    child: &mut LoadChild<'_, K, V, L>,
+) -> Result<Loaded<K, V>, L::Error>
+where
+    K: TrieKey,
+    V: TrieValue,
+    L: LoadVisitor<K, V>,
+{
     let mut entries = Vec::with_capacity(stored.entries.len());
     let mut len = 0;
     let mut bits = stored.bitmap;
@@ -521,7 +595,7 @@ where
                 Entry::Collision { hash, items: Arc::new(items) }
             }
             StoredEntry::Node(at) => {
-                let (node, n) = load_node(at, shift + BITS, visitor)?;
+                let (node, n) = child(at, visitor)?;
                 if n < 2 {
                     return Err(corrupt(format!("trie node {at} holds fewer than two keys")).into());
                 }

@@ -1,10 +1,8 @@
 //! The repository: all history logic, once, over any [`Backend`].
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Bound;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use karma_core::tree::{ObjectKind, StoreTag, TreeObject, TreeSink, TreeSource};
@@ -257,30 +255,32 @@ impl<B: Backend> TreeSink for PackSink<'_, B> {
 /// so consecutive reads mostly hit the same few packs.
 const PACK_CACHE: usize = 64;
 
-/// Reads a stored snapshot's objects.
+/// Reads a stored snapshot's objects; shared by the threads a load runs on.
 struct ObjectSource<'a, B: Backend> {
     backend: &'a B,
     store_id: u64,
-    packs: RefCell<VecDeque<(u64, Rc<Pack>)>>,
+    packs: Mutex<VecDeque<(u64, Arc<Pack>)>>,
 }
 
 impl<'a, B: Backend> ObjectSource<'a, B> {
     fn new(backend: &'a B, store_id: u64) -> Self {
-        Self { backend, store_id, packs: RefCell::new(VecDeque::new()) }
+        Self { backend, store_id, packs: Mutex::new(VecDeque::new()) }
     }
 
-    fn pack(&self, id: u64) -> Result<Rc<Pack>> {
-        if let Some((_, pack)) = self.packs.borrow().iter().find(|(p, _)| *p == id) {
-            return Ok(Rc::clone(pack));
+    fn pack(&self, id: u64) -> Result<Arc<Pack>> {
+        let cached =
+            |packs: &VecDeque<(u64, Arc<Pack>)>| packs.iter().find(|(p, _)| *p == id).map(|(_, p)| Arc::clone(p));
+        if let Some(pack) = cached(&self.packs.lock().unwrap_or_else(PoisonError::into_inner)) {
+            return Ok(pack);
         }
         let bytes = self
             .backend
             .get(Keyspace::Objects, &location_key(id))
             .map_err(backend_err)?
             .ok_or_else(|| StoreError::corrupt(format!("pack {id} is missing")))?;
-        let pack = Rc::new(Pack::parse(bytes)?);
-        let mut packs = self.packs.borrow_mut();
-        packs.push_front((id, Rc::clone(&pack)));
+        let pack = Arc::new(Pack::parse(bytes)?);
+        let mut packs = self.packs.lock().unwrap_or_else(PoisonError::into_inner);
+        packs.push_front((id, Arc::clone(&pack)));
         packs.truncate(PACK_CACHE);
         Ok(pack)
     }
