@@ -22,9 +22,12 @@ use crate::tree::{StoreTag, StoredEntry, StoredNode, StoredRef, TagCell};
 
 const BITS: u32 = 5;
 const MASK: u64 = (1 << BITS) - 1;
+/// Changed child nodes of the root from which their hashes are computed in
+/// parallel.
+const PARALLEL_HASH: usize = 4;
 
 /// A key that can live in a [`Trie`].
-pub(crate) trait TrieKey: Clone + Ord {
+pub(crate) trait TrieKey: Clone + Ord + Send + Sync {
     /// A stable 64-bit hash: it fixes the trie's shape, so it must never
     /// change between versions or processes.
     fn trie_hash(&self) -> u64;
@@ -33,7 +36,7 @@ pub(crate) trait TrieKey: Clone + Ord {
 }
 
 /// A value that can live in a [`Trie`].
-pub(crate) trait TrieValue: Clone + PartialEq {
+pub(crate) trait TrieValue: Clone + PartialEq + Send + Sync {
     /// The hash of the value's content.
     fn merkle(&self) -> ContentHash;
 }
@@ -327,8 +330,26 @@ impl<K: TrieKey, V: TrieValue> Trie<K, V> {
         old
     }
 
-    /// The Merkle hash of the whole trie (cached per node).
+    /// The Merkle hash of the whole trie (cached per node). When several of
+    /// the root's child nodes changed (a large commit), their hashes are
+    /// computed on rayon's pool first; a small change stays on this thread.
     pub(crate) fn root_hash(&self) -> ContentHash {
+        if self.root.merkle.get().is_none() {
+            let dirty: Vec<&Node<K, V>> = self
+                .root
+                .entries
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Node(n) if n.merkle.get().is_none() => Some(&**n),
+                    _ => None,
+                })
+                .collect();
+            if dirty.len() >= PARALLEL_HASH {
+                dirty.par_iter().for_each(|n| {
+                    n.merkle();
+                });
+            }
+        }
         self.root.merkle()
     }
 
@@ -542,8 +563,7 @@ fn read_node<K, V, L: LoadVisitor<K, V>>(location: u64, shift: u32, visitor: &mu
 }
 
 /// Loads a child node of the node being assembled.
-type LoadChild<'a, K, V, L> =
-    dyn FnMut(u64, &mut L) -> Result<Loaded<K, V>, <L as LoadVisitor<K, V>>::Error> + 'a;
+type LoadChild<'a, K, V, L> = dyn FnMut(u64, &mut L) -> Result<Loaded<K, V>, <L as LoadVisitor<K, V>>::Error> + 'a;
 
 /// Builds the node `stored` describes: its values read through `visitor`,
 /// its child nodes from `child` (in entry order), every key checked to sit

@@ -59,6 +59,16 @@ pub(crate) fn frame_parts(kind: RecordKind, parts: &[&[u8]]) -> Vec<u8> {
 /// The payload of a framed `kind` record, after checking its magic byte,
 /// format version, kind and checksum.
 pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
+    let payload = unframe_unchecked(kind, bytes)?;
+    if blake3::hash(payload).as_bytes() != &bytes[3..HEADER] {
+        return Err(StoreError::corrupt(format!("a {kind:?} record fails its checksum")));
+    }
+    Ok(payload)
+}
+
+/// Like [`unframe`] without the checksum, for records whose content is
+/// checked against content hashes after decoding.
+pub(crate) fn unframe_unchecked(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes.len() < HEADER || bytes[0] != MAGIC {
         return Err(StoreError::corrupt(format!("a {kind:?} record is truncated or not a record")));
     }
@@ -68,11 +78,7 @@ pub(crate) fn unframe(kind: RecordKind, bytes: &[u8]) -> Result<&[u8]> {
     if bytes[2] != kind as u8 {
         return Err(StoreError::corrupt(format!("expected a {kind:?} record, found kind {}", bytes[2])));
     }
-    let payload = &bytes[HEADER..];
-    if blake3::hash(payload).as_bytes() != &bytes[3..HEADER] {
-        return Err(StoreError::corrupt(format!("a {kind:?} record fails its checksum")));
-    }
-    Ok(payload)
+    Ok(&bytes[HEADER..])
 }
 
 fn config() -> bincode::config::Configuration {

@@ -251,37 +251,49 @@ impl<B: Backend> TreeSink for PackSink<'_, B> {
     }
 }
 
-/// Packs kept while a snapshot loads: its objects were written together,
-/// so consecutive reads mostly hit the same few packs.
-const PACK_CACHE: usize = 64;
+/// Packs kept while a snapshot loads (at most 32 MiB of them). Consecutive
+/// reads of a fresh import hit the same pack; a snapshot built by many
+/// commits reads their packs in scattered order, and keeps hitting the
+/// packs of its recent large commits.
+const PACK_CACHE: usize = 1024;
 
 /// Reads a stored snapshot's objects; shared by the threads a load runs on.
 struct ObjectSource<'a, B: Backend> {
     backend: &'a B,
     store_id: u64,
-    packs: Mutex<VecDeque<(u64, Arc<Pack>)>>,
+    packs: Mutex<PackCache>,
+}
+
+/// Recently read packs by id, the oldest evicted first.
+#[derive(Default)]
+struct PackCache {
+    packs: std::collections::HashMap<u64, Arc<Pack>>,
+    order: VecDeque<u64>,
 }
 
 impl<'a, B: Backend> ObjectSource<'a, B> {
     fn new(backend: &'a B, store_id: u64) -> Self {
-        Self { backend, store_id, packs: Mutex::new(VecDeque::new()) }
+        Self { backend, store_id, packs: Mutex::default() }
     }
 
     fn pack(&self, id: u64) -> Result<Arc<Pack>> {
-        let cached =
-            |packs: &VecDeque<(u64, Arc<Pack>)>| packs.iter().find(|(p, _)| *p == id).map(|(_, p)| Arc::clone(p));
-        if let Some(pack) = cached(&self.packs.lock().unwrap_or_else(PoisonError::into_inner)) {
-            return Ok(pack);
+        if let Some(pack) = self.packs.lock().unwrap_or_else(PoisonError::into_inner).packs.get(&id) {
+            return Ok(Arc::clone(pack));
         }
         let bytes = self
             .backend
             .get(Keyspace::Objects, &location_key(id))
             .map_err(backend_err)?
             .ok_or_else(|| StoreError::corrupt(format!("pack {id} is missing")))?;
-        let pack = Arc::new(Pack::parse(bytes)?);
-        let mut packs = self.packs.lock().unwrap_or_else(PoisonError::into_inner);
-        packs.push_front((id, Arc::clone(&pack)));
-        packs.truncate(PACK_CACHE);
+        let pack = Arc::new(Pack::parse_for_load(bytes)?);
+        let mut cache = self.packs.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.packs.insert(id, Arc::clone(&pack)).is_none() {
+            cache.order.push_back(id);
+        }
+        if cache.order.len() > PACK_CACHE {
+            let oldest = cache.order.pop_front().expect("over capacity");
+            cache.packs.remove(&oldest);
+        }
         Ok(pack)
     }
 }
@@ -503,6 +515,8 @@ impl<B: Backend> Repository<B> {
     ) -> Result<Commit> {
         let timestamp = info.timestamp.unwrap_or_else(|| self.clock.now());
 
+        // Hashed first: a large commit's changed subtrees hash in parallel.
+        to_store.root_hash();
         let mut batch = WriteBatch::default();
         let mut sink = PackSink { backend: &self.backend, store_id: self.store_id, packs: PackWriter::default() };
         let persisted = to_store.persist(&mut sink)?;
