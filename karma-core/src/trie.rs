@@ -518,8 +518,8 @@ where
 /// of `visitor`.
 fn load_root_in_parallel<K, V, L>(location: u64, visitor: &mut L) -> Result<Loaded<K, V>, L::Error>
 where
-    K: TrieKey + Send + Sync,
-    V: TrieValue + Send + Sync,
+    K: TrieKey,
+    V: TrieValue,
     L: LoadVisitor<K, V> + Send,
     L::Error: Send,
 {

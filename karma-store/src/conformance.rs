@@ -33,7 +33,8 @@ macro_rules! conformance_tests {
             backend_get_put_scan, backend_compare_and_swap, backend_allocate_is_unique,
             commit_checkout_and_log, racing_writers_conflict, as_of_times, param_history_and_lineage,
             diff_between_revisions, branches_and_tags, commits_write_only_changes, verify_sound_repository,
-            concurrent_commits_lose_nothing, history_reads_race_commits, merge_branches, commit_a_delta);
+            concurrent_commits_lose_nothing, history_reads_race_commits, merge_branches, commit_a_delta,
+            damaged_index_chunk_is_reported_not_merged_over);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -427,6 +428,40 @@ pub fn merge_branches(b: impl Backend) {
         other => panic!("expected a merge conflict, got {other:?}"),
     }
     assert_eq!(repo.head(&prod).unwrap(), Some(head.id), "a failed merge commits nothing");
+}
+
+/// A damaged index chunk fails the reads of its series and `verify`, but
+/// merges go on around it and other series stay readable.
+pub fn damaged_index_chunk_is_reported_not_merged_over(b: impl Backend) {
+    let repo = Repository::open(b).unwrap();
+    let prod = RefName::environment("prod").unwrap();
+    let mut g = platform(3);
+    for i in 0..4 {
+        g.set_param("Service/s1", "replicas", 10 + i).unwrap();
+        g.set_param("Service/s2", "replicas", 20 + i).unwrap();
+        repo.commit(&prod, &g, info("step", i)).unwrap();
+    }
+    repo.flush_index().unwrap();
+    let chunks = repo.backend().scan(Keyspace::Index, prefix_range(b"P"), Direction::Forward, usize::MAX).unwrap();
+    let (chunk, mut value) = chunks.into_iter().find(|(k, _)| k.windows(2).any(|w| w == b"s1")).unwrap();
+    *value.last_mut().unwrap() ^= 0x40;
+    let mut batch = WriteBatch::default();
+    batch.put(Keyspace::Index, chunk, value);
+    repo.backend().write(batch).unwrap();
+
+    g.set_param("Service/s1", "replicas", 99).unwrap();
+    g.set_param("Service/s2", "replicas", 99).unwrap();
+    repo.commit(&prod, &g, info("after", 9)).unwrap();
+    repo.flush_index().unwrap();
+    let err = repo.param_history(&key("Service/s1"), "replicas").unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    let s2: Vec<_> = repo.param_history(&key("Service/s2"), "replicas").unwrap().into_iter().map(|h| h.value).collect();
+    // Created at 20, changed three times, then once after the damage.
+    let int = |v| Some(Value::Int(v));
+    assert_eq!(s2, [int(20), int(21), int(22), int(23), int(99)]);
+    let report = repo.verify().unwrap();
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert!(report.problems[0].contains("index chunk"), "{:?}", report.problems);
 }
 
 pub fn commit_a_delta(b: impl Backend) {

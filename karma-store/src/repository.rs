@@ -556,7 +556,10 @@ impl<B: Backend> Repository<B> {
         persisted.confirm();
         self.remember(id, to_store);
         if staged < DIRECT_INDEX && self.note_pending(staged) {
-            self.flush_index()?;
+            // The commit is durable: a merge that fails leaves the segments
+            // pending (still read from the memtable), and the next commit
+            // or an explicit `flush_index` tries again and reports why.
+            self.flush_index().ok();
         }
         Ok(Commit::from_record(id, &record))
     }
@@ -918,11 +921,15 @@ impl<B: Backend> Repository<B> {
                 self.backend.scan(Keyspace::Index, prefix_range(s), Direction::Reverse, 1).map_err(backend_err)?;
             let Some((key, value)) = last.into_iter().next() else { continue };
             let mut held = Vec::new();
-            index::read_chunk(s, &key, record::unframe(RecordKind::Chunk, &value)?, |seq, payload| {
-                held.push(IndexEntry { series: s.to_vec(), seq, payload: payload.to_vec() });
-                Ok(())
-            })?;
-            if held.len() < index::CHUNK {
+            let read = record::unframe(RecordKind::Chunk, &value).and_then(|payload| {
+                index::read_chunk(s, &key, payload, |seq, payload| {
+                    held.push(IndexEntry { series: s.to_vec(), seq, payload: payload.to_vec() });
+                    Ok(())
+                })
+            });
+            // A damaged chunk is left as it is (reads of its series and
+            // `verify` report it); the new entries start a chunk of their own.
+            if read.is_ok() && held.len() < index::CHUNK {
                 reopened.extend(held);
                 replaced.insert(key);
             }
