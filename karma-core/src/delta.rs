@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
@@ -255,7 +256,7 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot) -> Delta {
             (None, None) => unreachable!("a diff entry has a side"),
         });
     });
-    components.sort_unstable_by(|p, q| p.key().cmp(q.key()));
+    sort_by_key(&mut components);
 
     let empty = crate::snapshot::EdgeSet::default();
     let mut edges = Vec::new();
@@ -270,6 +271,27 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot) -> Delta {
     });
     edges.sort_unstable_by(|p, q| p.id.cmp(&q.id));
     Delta { components, edges }
+}
+
+/// Sorts changes by key. An import's million comparisons would each chase a
+/// pointer to the component, so the changes are ordered through their keys'
+/// first 16 bytes (big-endian, zero-padded: ordered as the keys are),
+/// comparing whole keys only on ties, and on both cores.
+fn sort_by_key(changes: &mut Vec<ComponentChange>) {
+    if changes.len() < 2 {
+        return;
+    }
+    let prefix = |c: &ComponentChange| {
+        let mut head = [0u8; 16];
+        let bytes = c.key().as_str().as_bytes();
+        let n = bytes.len().min(16);
+        head[..n].copy_from_slice(&bytes[..n]);
+        u128::from_be_bytes(head)
+    };
+    let mut order: Vec<(u128, usize)> = changes.par_iter().map(prefix).zip(0..changes.len()).collect();
+    order.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| changes[a.1].key().cmp(changes[b.1].key())));
+    let mut slots: Vec<Option<ComponentChange>> = changes.drain(..).map(Some).collect();
+    changes.extend(order.into_iter().map(|(_, i)| slots[i].take().expect("each change placed once")));
 }
 
 fn conflict(at: impl fmt::Display, reason: impl Into<String>) -> Error {

@@ -452,3 +452,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A diff lists its changes in key order, keys sharing their first 16
+    /// bytes or more (where the sort compares whole keys) included.
+    #[test]
+    fn diff_lists_changes_in_key_order(
+        names in proptest::collection::btree_set((0usize..3, "[a-c]{0,4}"), 0..40),
+        removed in proptest::collection::vec(any::<bool>(), 40),
+    ) {
+        let heads = ["", "shared-prefix-", "a-much-longer-shared-prefix-of-names-"];
+        let keys: Vec<String> = names.iter().map(|(h, tail)| format!("{}{tail}x", heads[*h])).collect();
+        let mut g = Graph::new();
+        for name in &keys {
+            g.insert(Component::new("Service", name).unwrap()).unwrap();
+        }
+        let full = g.snapshot();
+        let listed: Vec<String> =
+            Snapshot::default().diff(&full).components.iter().map(|c| c.key().as_str().to_string()).collect();
+        let mut expected: Vec<String> = keys.iter().map(|n| format!("Service/{n}")).collect();
+        expected.sort();
+        prop_assert_eq!(&listed, &expected);
+        for (name, gone) in keys.iter().zip(&removed) {
+            if *gone {
+                g.remove(Key::new("Service", name).unwrap(), Removal::Restrict).unwrap();
+            }
+        }
+        let listed: Vec<String> =
+            full.diff(&g.snapshot()).components.iter().map(|c| c.key().as_str().to_string()).collect();
+        let mut expected: Vec<String> =
+            keys.iter().zip(&removed).filter(|(_, gone)| **gone).map(|(n, _)| format!("Service/{n}")).collect();
+        expected.sort();
+        prop_assert_eq!(listed, expected);
+    }
+}

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use karma_core::tree::{ObjectKind, StoreTag, TreeObject, TreeSink, TreeSource};
 use karma_core::{Clock, ComponentChange, ContentHash, Delta, Key, Snapshot, SystemClock, Timestamp};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Direction, Keyspace, WriteBatch, WriteError, prefix_range};
@@ -1015,7 +1016,12 @@ fn initial_params(payload: &[u8]) -> Result<InitialParams> {
     record::decode_payload(RecordKind::InitialParams, payload)
 }
 
-/// The param-history and lineage entries of `delta`.
+/// Changes indexed by one task: enough to amortise the task, few enough to
+/// share an import's million among both cores.
+const INDEX_TASK: usize = 4096;
+
+/// The param-history and lineage entries of `delta`, in the delta's order;
+/// a large delta (an import) is encoded on rayon's pool.
 fn index_delta(
     delta: &Delta,
     after: &Snapshot,
@@ -1023,51 +1029,71 @@ fn index_delta(
     timestamp: Timestamp,
     seq: u64,
 ) -> Result<Vec<IndexEntry>> {
-    let mut entries = Vec::new();
-    let refs = |c: &karma_core::Component| c.references().into_iter().map(|(n, r)| (n.clone(), r.clone())).collect();
-    for change in &delta.components {
-        let key = change.key();
-        let (kind, version, references) = match change {
-            ComponentChange::Added(c) => {
-                // One record: the creation event and the initial params.
-                let params = c.params().iter().map(|(n, p)| (n.clone(), p.value.clone())).collect();
-                let event = LineageEvent {
-                    commit,
-                    timestamp,
-                    kind: LineageEventKind::Created,
-                    version: c.version(),
-                    references: refs(c),
-                };
-                let initial = InitialParams { event, params };
-                entries.push(IndexEntry { series: initial_prefix(key), seq, payload: encode_payload(&initial)? });
-                continue;
-            }
-            ComponentChange::Removed(c) => {
-                for (name, _) in c.params() {
-                    let entry = ParamChange { commit, timestamp, value: None };
-                    entries.push(IndexEntry {
-                        series: param_prefix(key, name),
-                        seq,
-                        payload: index::encode_param_change(&entry)?,
-                    });
-                }
-                (LineageEventKind::Removed, c.version(), Vec::new())
-            }
-            ComponentChange::Changed(d) => {
-                for (name, _, after) in d.changed_params() {
-                    let entry = ParamChange { commit, timestamp, value: after.cloned() };
-                    entries.push(IndexEntry {
-                        series: param_prefix(key, name),
-                        seq,
-                        payload: index::encode_param_change(&entry)?,
-                    });
-                }
-                let references = after.get(key).map(refs).unwrap_or_default();
-                (LineageEventKind::Changed, d.version.after, references)
-            }
-        };
-        let event = LineageEvent { commit, timestamp, kind, version, references };
-        entries.push(IndexEntry { series: lineage_prefix(key), seq, payload: encode_payload(&event)? });
+    let encode = |changes: &[ComponentChange]| -> Result<Vec<IndexEntry>> {
+        let mut entries = Vec::with_capacity(changes.len());
+        for change in changes {
+            index_change(change, after, commit, timestamp, seq, &mut entries)?;
+        }
+        Ok(entries)
+    };
+    if delta.components.len() <= INDEX_TASK {
+        return encode(&delta.components);
     }
-    Ok(entries)
+    let parts: Vec<Vec<IndexEntry>> = delta.components.par_chunks(INDEX_TASK).map(encode).collect::<Result<_>>()?;
+    Ok(parts.concat())
+}
+
+/// Appends the entries of one component's change to `entries`.
+fn index_change(
+    change: &ComponentChange,
+    after: &Snapshot,
+    commit: CommitId,
+    timestamp: Timestamp,
+    seq: u64,
+    entries: &mut Vec<IndexEntry>,
+) -> Result<()> {
+    let refs = |c: &karma_core::Component| c.references().into_iter().map(|(n, r)| (n.clone(), r.clone())).collect();
+    let key = change.key();
+    let (kind, version, references) = match change {
+        ComponentChange::Added(c) => {
+            // One record: the creation event and the initial params.
+            let params = c.params().iter().map(|(n, p)| (n.clone(), p.value.clone())).collect();
+            let event = LineageEvent {
+                commit,
+                timestamp,
+                kind: LineageEventKind::Created,
+                version: c.version(),
+                references: refs(c),
+            };
+            let initial = InitialParams { event, params };
+            entries.push(IndexEntry { series: initial_prefix(key), seq, payload: encode_payload(&initial)? });
+            return Ok(());
+        }
+        ComponentChange::Removed(c) => {
+            for (name, _) in c.params() {
+                let entry = ParamChange { commit, timestamp, value: None };
+                entries.push(IndexEntry {
+                    series: param_prefix(key, name),
+                    seq,
+                    payload: index::encode_param_change(&entry)?,
+                });
+            }
+            (LineageEventKind::Removed, c.version(), Vec::new())
+        }
+        ComponentChange::Changed(d) => {
+            for (name, _, after) in d.changed_params() {
+                let entry = ParamChange { commit, timestamp, value: after.cloned() };
+                entries.push(IndexEntry {
+                    series: param_prefix(key, name),
+                    seq,
+                    payload: index::encode_param_change(&entry)?,
+                });
+            }
+            let references = after.get(key).map(refs).unwrap_or_default();
+            (LineageEventKind::Changed, d.version.after, references)
+        }
+    };
+    let event = LineageEvent { commit, timestamp, kind, version, references };
+    entries.push(IndexEntry { series: lineage_prefix(key), seq, payload: encode_payload(&event)? });
+    Ok(())
 }
