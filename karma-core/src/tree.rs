@@ -177,6 +177,26 @@ pub trait TreeSink {
     /// Stages `object` (whose content hash is `hash`) and says where it will
     /// be once the write is durable.
     fn write(&mut self, hash: &ContentHash, object: &TreeObject) -> Result<StoreTag, Self::Error>;
+
+    /// A sink staging into the same store, for a part of the snapshot
+    /// persisted on another thread; its locations must not collide with
+    /// this sink's. `None`, the default, persists everything through this
+    /// sink, on the calling thread.
+    fn fork(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
+    /// Takes over what `fork` staged, once its part is persisted.
+    fn join(&mut self, fork: Self) -> Result<(), Self::Error>
+    where
+        Self: Sized,
+    {
+        let _ = fork;
+        Ok(())
+    }
 }
 
 /// Reads the objects of stored snapshots.
@@ -232,16 +252,45 @@ enum Tree {
 
 struct Sink<'a, S: TreeSink> {
     tree: Tree,
-    target: &'a mut S,
+    target: Target<'a, S>,
     store: u64,
     written: usize,
     pending: Vec<Box<dyn FnOnce() + Send>>,
 }
 
+/// The caller's sink, or a fork of it.
+enum Target<'a, S> {
+    Caller(&'a mut S),
+    Fork(S),
+}
+
 impl<S: TreeSink> Sink<'_, S> {
+    fn target(&mut self) -> &mut S {
+        match &mut self.target {
+            Target::Caller(s) => s,
+            Target::Fork(s) => s,
+        }
+    }
+
     fn write(&mut self, hash: &ContentHash, object: &TreeObject) -> Result<StoreTag, S::Error> {
         self.written += 1;
-        self.target.write(hash, object)
+        self.target().write(hash, object)
+    }
+
+    fn fork(&self) -> Option<Self> {
+        let target = match &self.target {
+            Target::Caller(s) => s.fork(),
+            Target::Fork(s) => s.fork(),
+        }?;
+        Some(Sink { tree: self.tree, target: Target::Fork(target), store: self.store, written: 0, pending: Vec::new() })
+    }
+
+    fn join(&mut self, fork: Self) -> Result<(), S::Error> {
+        let Target::Fork(target) = fork.target else { unreachable!("forks own their sinks") };
+        self.target().join(target)?;
+        self.written += fork.written;
+        self.pending.extend(fork.pending);
+        Ok(())
     }
 }
 
@@ -308,6 +357,12 @@ impl<S: TreeSink> Sink<'_, S> {
 }
 
 impl<S: TreeSink, T: StoredValue> PersistVisitor<Arc<T>> for Sink<'_, S> {
+    fn fork(&self) -> Option<Self> {
+        Sink::fork(self)
+    }
+    fn join(&mut self, fork: Self) -> Result<(), S::Error> {
+        Sink::join(self, fork)
+    }
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
@@ -329,7 +384,17 @@ impl<S: TreeSink, T: StoredValue> PersistVisitor<Arc<T>> for Sink<'_, S> {
     }
 }
 
-impl<S: TreeSink> PersistVisitor<EdgeSet> for Sink<'_, S> {
+impl<S> PersistVisitor<EdgeSet> for Sink<'_, S>
+where
+    S: TreeSink + Send,
+    S::Error: Send,
+{
+    fn fork(&self) -> Option<Self> {
+        Sink::fork(self)
+    }
+    fn join(&mut self, fork: Self) -> Result<(), S::Error> {
+        Sink::join(self, fork)
+    }
     type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
@@ -415,9 +480,17 @@ impl Snapshot {
     /// Hands `sink` every object of this snapshot that the sink's store does
     /// not hold yet (children first), and returns the roots to record.
     /// Call [`Persisted::confirm`] once the store's write is durable.
-    pub fn persist<S: TreeSink>(&self, sink: &mut S) -> Result<Persisted, S::Error> {
+    ///
+    /// A sink that [forks](TreeSink::fork) receives the tries' larger
+    /// subtrees through forks on rayon's pool.
+    pub fn persist<S>(&self, sink: &mut S) -> Result<Persisted, S::Error>
+    where
+        S: TreeSink + Send,
+        S::Error: Send,
+    {
         let store = sink.store_id();
-        let mut visitor = Sink { tree: Tree::Components, target: sink, store, written: 0, pending: Vec::new() };
+        let mut visitor =
+            Sink { tree: Tree::Components, target: Target::Caller(sink), store, written: 0, pending: Vec::new() };
         let components = self.components.persist(&mut visitor)?;
         visitor.tree = Tree::EdgeSets;
         let edges = self.edges.persist(&mut visitor)?;
@@ -487,16 +560,20 @@ pub fn is_corruption(error: &Error) -> bool {
 mod tests {
     use std::collections::HashMap;
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
     use crate::{EdgeKind, Graph, ManualClock, Timestamp, Value};
 
-    /// A store in a map: location = insertion number.
+    /// A store in a map: location = the number of objects staged before.
+    /// It forks (forks share the counter), so persists run in parallel.
     #[derive(Default)]
     struct MapStore {
         id: u64,
-        objects: Mutex<HashMap<u64, TreeObject>>,
+        objects: Arc<Mutex<HashMap<u64, TreeObject>>>,
+        next: Arc<AtomicU64>,
         staged: Vec<(u64, TreeObject)>,
+        forks: usize,
     }
 
     impl TreeSink for MapStore {
@@ -505,9 +582,18 @@ mod tests {
             self.id
         }
         fn write(&mut self, _: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
-            let location = (self.objects.lock().unwrap().len() + self.staged.len()) as u64;
+            let location = self.next.fetch_add(1, Ordering::Relaxed);
             self.staged.push((location, object.clone()));
             Ok(StoreTag { store: self.id, location })
+        }
+        fn fork(&self) -> Option<Self> {
+            let (objects, next) = (Arc::clone(&self.objects), Arc::clone(&self.next));
+            Some(Self { id: self.id, objects, next, staged: Vec::new(), forks: 0 })
+        }
+        fn join(&mut self, fork: Self) -> Result<()> {
+            self.staged.extend(fork.staged);
+            self.forks += 1 + fork.forks;
+            Ok(())
         }
     }
 
@@ -547,6 +633,9 @@ mod tests {
         let mut g = graph(500);
         let first = g.persist(&mut store).unwrap();
         let total = first.written;
+        // The root's subtrees went through forks, and all came back.
+        assert!(store.forks >= 4, "{} forks", store.forks);
+        assert_eq!(store.staged.len(), total);
         store.flush();
         let roots = first.roots.clone();
         first.confirm();

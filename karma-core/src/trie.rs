@@ -25,6 +25,8 @@ const MASK: u64 = (1 << BITS) - 1;
 /// Changed child nodes of the root from which their hashes are computed in
 /// parallel.
 const PARALLEL_HASH: usize = 4;
+/// Unstored child nodes of the root from which they persist in parallel.
+const PARALLEL_PERSIST: usize = 4;
 
 /// A key that can live in a [`Trie`].
 pub(crate) trait TrieKey: Clone + Ord + Send + Sync {
@@ -393,6 +395,15 @@ pub(crate) trait PersistVisitor<V> {
     fn node(&mut self, node: StoredNode, hash: &ContentHash) -> Result<StoreTag, Self::Error>;
     /// Keeps an action to run once the write is durable.
     fn pending(&mut self, set: Box<dyn FnOnce() + Send>);
+    /// A visitor staging into the same store, for a subtree persisted on
+    /// another thread (`None`: persist on this one).
+    fn fork(&self) -> Option<Self>
+    where
+        Self: Sized;
+    /// Takes over what a fork staged.
+    fn join(&mut self, fork: Self) -> Result<(), Self::Error>
+    where
+        Self: Sized;
 }
 
 /// Supplies a stored trie's parts during [`Trie::load`].
@@ -421,9 +432,17 @@ where
 {
     /// Persists every node not yet stored in the visitor's store, children
     /// first, and returns the root's hash and location.
-    pub(crate) fn persist<P: PersistVisitor<V>>(&self, visitor: &mut P) -> Result<StoredRef, P::Error> {
+    ///
+    /// When the root has several unstored subtrees and the visitor forks,
+    /// they persist (encoding is most of the work) on rayon's pool, each
+    /// through a fork joined back in the root's order.
+    pub(crate) fn persist<P>(&self, visitor: &mut P) -> Result<StoredRef, P::Error>
+    where
+        P: PersistVisitor<V> + Send,
+        P::Error: Send,
+    {
         let hash = self.root.merkle();
-        let tag = persist_node(&self.root, visitor)?;
+        let tag = persist_root_in_parallel(&self.root, visitor)?;
         Ok(StoredRef { hash, tag })
     }
 
@@ -460,9 +479,68 @@ where
     V: TrieValue + Send + Sync + 'static,
     P: PersistVisitor<V>,
 {
-    if let Some(tag) = node.tag.get().filter(|t| t.store == visitor.store()) {
+    if let Some(tag) = stored_in(node, visitor.store()) {
         return Ok(tag);
     }
+    store_node(node, visitor, &mut |child, visitor| persist_node(child, visitor))
+}
+
+/// Where `node` is stored in `store`, if it is.
+fn stored_in<K, V>(node: &Node<K, V>, store: u64) -> Option<StoreTag> {
+    node.tag.get().filter(|t| t.store == store)
+}
+
+/// Persists the root: its unstored subtrees on rayon's pool when there are
+/// [`PARALLEL_PERSIST`] of them or more and the visitor forks.
+fn persist_root_in_parallel<K, V, P>(root: &Arc<Node<K, V>>, visitor: &mut P) -> Result<StoreTag, P::Error>
+where
+    K: TrieKey + Send + Sync + 'static,
+    V: TrieValue + Send + Sync + 'static,
+    P: PersistVisitor<V> + Send,
+    P::Error: Send,
+{
+    let store = visitor.store();
+    let unstored = |e: &'_ Entry<K, V>| match e {
+        Entry::Node(child) if stored_in(child, store).is_none() => Some(Arc::clone(child)),
+        _ => None,
+    };
+    let children: Vec<Arc<Node<K, V>>> = root.entries.iter().filter_map(unstored).collect();
+    if stored_in(root, store).is_some() || children.len() < PARALLEL_PERSIST {
+        return persist_node(root, visitor);
+    }
+    let Some(forks) = children.iter().map(|_| visitor.fork()).collect::<Option<Vec<P>>>() else {
+        return persist_node(root, visitor);
+    };
+    let done: Vec<(StoreTag, P)> = children
+        .par_iter()
+        .zip(forks)
+        .map(|(child, mut fork)| persist_node(child, &mut fork).map(|tag| (tag, fork)))
+        .collect::<Result<_, _>>()?;
+    let mut tags = Vec::with_capacity(done.len());
+    for (tag, fork) in done {
+        visitor.join(fork)?;
+        tags.push(tag);
+    }
+    // The same children, in the same order, are the unstored ones here.
+    let mut tags = tags.into_iter();
+    store_node(root, visitor, &mut |child, _| match stored_in(child, store) {
+        Some(tag) => Ok(tag),
+        None => Ok(tags.next().expect("a tag per unstored child")),
+    })
+}
+
+/// Stores `node` once its children are: each child node's location comes
+/// from `child`.
+fn store_node<K, V, P>(
+    node: &Arc<Node<K, V>>,
+    visitor: &mut P,
+    child: &mut impl FnMut(&Arc<Node<K, V>>, &mut P) -> Result<StoreTag, P::Error>,
+) -> Result<StoreTag, P::Error>
+where
+    K: TrieKey + Send + Sync + 'static,
+    V: TrieValue + Send + Sync + 'static,
+    P: PersistVisitor<V>,
+{
     let mut entries = Vec::with_capacity(node.entries.len());
     for e in &node.entries {
         entries.push(match e {
@@ -474,7 +552,7 @@ where
                 }
                 StoredEntry::Collision(stored)
             }
-            Entry::Node(child) => StoredEntry::Node(persist_node(child, visitor)?.location),
+            Entry::Node(c) => StoredEntry::Node(child(c, visitor)?.location),
         });
     }
     let tag = visitor.node(StoredNode { bitmap: node.bitmap, entries }, &node.merkle())?;

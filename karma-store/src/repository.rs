@@ -238,6 +238,21 @@ struct PackSink<'a, B: Backend> {
     backend: &'a B,
     store_id: u64,
     packs: PackWriter,
+    /// The packs of joined forks, finished.
+    joined: Vec<(u64, Vec<u8>)>,
+}
+
+impl<'a, B: Backend> PackSink<'a, B> {
+    fn new(backend: &'a B, store_id: u64) -> Self {
+        Self { backend, store_id, packs: PackWriter::default(), joined: Vec::new() }
+    }
+
+    /// Every pack staged, by id.
+    fn finish(self) -> Vec<(u64, Vec<u8>)> {
+        let mut packs = self.joined;
+        packs.extend(self.packs.finish());
+        packs
+    }
 }
 
 impl<B: Backend> TreeSink for PackSink<'_, B> {
@@ -249,6 +264,15 @@ impl<B: Backend> TreeSink for PackSink<'_, B> {
         let backend = self.backend;
         let location = self.packs.add(object, || backend.allocate(1).map_err(backend_err))?;
         Ok(StoreTag { store: self.store_id, location })
+    }
+    /// Forks write packs of their own (pack ids come from the backend's
+    /// counter, so locations never collide).
+    fn fork(&self) -> Option<Self> {
+        Some(Self::new(self.backend, self.store_id))
+    }
+    fn join(&mut self, fork: Self) -> Result<()> {
+        self.joined.extend(fork.finish());
+        Ok(())
     }
 }
 
@@ -519,9 +543,9 @@ impl<B: Backend> Repository<B> {
         // Hashed first: a large commit's changed subtrees hash in parallel.
         to_store.root_hash();
         let mut batch = WriteBatch::default();
-        let mut sink = PackSink { backend: &self.backend, store_id: self.store_id, packs: PackWriter::default() };
+        let mut sink = PackSink::new(&self.backend, self.store_id);
         let persisted = to_store.persist(&mut sink)?;
-        for (id, pack) in sink.packs.finish() {
+        for (id, pack) in sink.finish() {
             batch.put(Keyspace::Objects, location_key(id), pack);
         }
         let in_flight = self.allocate_commit_seq()?;
