@@ -273,12 +273,22 @@ pub(crate) fn diff(a: &Snapshot, b: &Snapshot) -> Delta {
     Delta { components, edges }
 }
 
+/// Changes sorted on rayon's pool from this many.
+const PARALLEL_SORT: usize = 4096;
+
 /// Sorts changes by key. An import's million comparisons would each chase a
 /// pointer to the component, so the changes are ordered through their keys'
 /// first 16 bytes (big-endian, zero-padded: ordered as the keys are),
 /// comparing whole keys only on ties, and on both cores.
 fn sort_by_key(changes: &mut Vec<ComponentChange>) {
-    if changes.len() < 2 {
+    sort_by_key_from(changes, PARALLEL_SORT);
+}
+
+/// [`sort_by_key`], through prefixes on the pool from `parallel` changes.
+fn sort_by_key_from(changes: &mut Vec<ComponentChange>, parallel: usize) {
+    if changes.len() < parallel.max(2) {
+        // Handing work to the pool from outside costs two thread switches.
+        changes.sort_unstable_by(|p, q| p.key().cmp(q.key()));
         return;
     }
     let prefix = |c: &ComponentChange| {
@@ -458,4 +468,37 @@ impl fmt::Display for Delta {
 
 fn show(v: Option<&Value>) -> String {
     v.map_or_else(|| "(unset)".to_string(), ToString::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Sorting through key prefixes orders as a plain sort does, keys
+        /// sharing their first 16 bytes or more included.
+        #[test]
+        fn prefix_sort_orders_as_a_plain_sort(
+            names in proptest::collection::btree_set((0usize..3, "[a-c]{0,4}"), 0..60),
+            seed in any::<u64>(),
+        ) {
+            let heads = ["", "shared-prefix-", "a-much-longer-shared-prefix-of-names-"];
+            let mut changes: Vec<ComponentChange> = names
+                .iter()
+                .map(|(h, tail)| ComponentChange::Added(Arc::new(Component::new("Service", &format!("{}{tail}x", heads[*h])).unwrap())))
+                .collect();
+            // Shuffled by a seeded rotation and reversal of halves.
+            let n = changes.len().max(1);
+            changes.rotate_left(seed as usize % n);
+            if seed % 2 == 0 {
+                changes.reverse();
+            }
+            let mut expected: Vec<Key> = changes.iter().map(|c| c.key().clone()).collect();
+            expected.sort();
+            sort_by_key_from(&mut changes, 0);
+            prop_assert_eq!(changes.iter().map(|c| c.key().clone()).collect::<Vec<_>>(), expected);
+        }
+    }
 }

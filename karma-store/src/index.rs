@@ -113,28 +113,42 @@ pub(crate) fn chunks(mut entries: Vec<IndexEntry>) -> Vec<(Vec<u8>, Vec<u8>)> {
         groups.push(chunk);
         rest = tail;
     }
+    let frame = |chunk: &[IndexEntry]| {
+        let series = &chunk[0].series;
+        let mut payload =
+            Vec::with_capacity(4 + series.len() + chunk.iter().map(|e| 12 + e.payload.len()).sum::<usize>());
+        put_bytes(&mut payload, series);
+        for e in chunk {
+            payload.extend_from_slice(&e.seq.to_le_bytes());
+            put_bytes(&mut payload, &e.payload);
+        }
+        (entry_key(series, chunk[0].seq), record::frame(RecordKind::Chunk, &payload))
+    };
+    if groups.len() < PARALLEL_SORT {
+        return groups.into_iter().map(frame).collect();
+    }
     // Framed (checksummed) on both cores: an import frames a million rows.
-    groups
-        .into_par_iter()
-        .map(|chunk| {
-            let series = &chunk[0].series;
-            let mut payload =
-                Vec::with_capacity(4 + series.len() + chunk.iter().map(|e| 12 + e.payload.len()).sum::<usize>());
-            put_bytes(&mut payload, series);
-            for e in chunk {
-                payload.extend_from_slice(&e.seq.to_le_bytes());
-                put_bytes(&mut payload, &e.payload);
-            }
-            (entry_key(series, chunk[0].seq), record::frame(RecordKind::Chunk, &payload))
-        })
-        .collect()
+    groups.into_par_iter().map(frame).collect()
 }
+
+/// Entries sorted (and chunks framed) on rayon's pool from this many.
+const PARALLEL_SORT: usize = 4096;
 
 /// Sorts entries by (series, seq). Each entry's series is a heap allocation
 /// of its own, so the entries are ordered through the series' first 32
 /// bytes (big-endian, zero-padded: ordered as the series are), comparing
 /// whole entries only on ties, and on both cores: an import sorts a million.
 fn sort_entries(entries: &mut Vec<IndexEntry>) {
+    sort_entries_from(entries, PARALLEL_SORT);
+}
+
+/// [`sort_entries`], through prefixes on the pool from `parallel` entries.
+fn sort_entries_from(entries: &mut Vec<IndexEntry>, parallel: usize) {
+    if entries.len() < parallel {
+        // Handing work to the pool from outside costs two thread switches.
+        entries.sort_unstable_by(|a, b| (&a.series, a.seq).cmp(&(&b.series, b.seq)));
+        return;
+    }
     let prefix = |e: &IndexEntry| {
         let mut head = [0u8; 32];
         let n = e.series.len().min(32);
@@ -336,7 +350,7 @@ mod tests {
                 .collect();
             let mut expected = entries.clone();
             expected.sort_by(|a, b| (&a.series, a.seq).cmp(&(&b.series, b.seq)));
-            sort_entries(&mut entries);
+            sort_entries_from(&mut entries, 0);
             let key = |e: &IndexEntry| (e.series.clone(), e.seq);
             proptest::prop_assert_eq!(entries.iter().map(key).collect::<Vec<_>>(), expected.iter().map(key).collect::<Vec<_>>());
             // Nothing lost or duplicated: the payloads are a permutation.
