@@ -489,7 +489,7 @@ mod tests {
                 .iter()
                 .map(|(h, tail)| ComponentChange::Added(Arc::new(Component::new("Service", &format!("{}{tail}x", heads[*h])).unwrap())))
                 .collect();
-            // Shuffled by a seeded rotation and reversal of halves.
+            // Out of order: a seeded rotation, and a reversal for even seeds.
             let n = changes.len().max(1);
             changes.rotate_left(seed as usize % n);
             if seed % 2 == 0 {

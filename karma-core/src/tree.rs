@@ -357,13 +357,13 @@ impl<S: TreeSink> Sink<'_, S> {
 }
 
 impl<S: TreeSink, T: StoredValue> PersistVisitor<Arc<T>> for Sink<'_, S> {
+    type Error = S::Error;
     fn fork(&self) -> Option<Self> {
         Sink::fork(self)
     }
     fn join(&mut self, fork: Self) -> Result<(), S::Error> {
         Sink::join(self, fork)
     }
-    type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
     }
@@ -389,13 +389,13 @@ where
     S: TreeSink + Send,
     S::Error: Send,
 {
+    type Error = S::Error;
     fn fork(&self) -> Option<Self> {
         Sink::fork(self)
     }
     fn join(&mut self, fork: Self) -> Result<(), S::Error> {
         Sink::join(self, fork)
     }
-    type Error = S::Error;
     fn store(&self) -> u64 {
         self.store
     }

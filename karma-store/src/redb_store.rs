@@ -278,7 +278,8 @@ const CURSOR_ROWS: usize = 64;
 /// A cursor's run shorter than this is followed by as many plain inserts.
 const SHORT_RUN: usize = 8;
 
-/// Inserts `rows` (sorted by key, keys distinct), overwriting existing keys.
+/// Inserts `rows` (sorted by key; of rows with one key, the last wins),
+/// overwriting existing keys.
 ///
 /// A run of keys that falls in one gap between the table's keys (an import
 /// into an empty table is one run; new pack locations are one run at the
