@@ -120,7 +120,12 @@ impl Canonical {
     /// Starts an encoding under a domain-separation context, so that objects
     /// of different types never share an encoding.
     pub(crate) fn new(domain: &str) -> Self {
-        let mut buf = Vec::with_capacity(256);
+        Self::with_capacity(domain, 256)
+    }
+
+    /// Like [`Canonical::new`], with room for about `capacity` bytes.
+    pub(crate) fn with_capacity(domain: &str, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity);
         buf.extend_from_slice(&(domain.len() as u64).to_le_bytes());
         buf.extend_from_slice(domain.as_bytes());
         Self { buf }

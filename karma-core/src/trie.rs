@@ -317,17 +317,24 @@ impl<K: TrieKey, V: TrieValue> Node<K, V> {
     fn merkle(&self) -> ContentHash {
         self.merkle
             .get_or_init(|| {
-                let mut c = Canonical::new("karma.trie.node.v1");
+                // A leaf writes a tag, a short key and a hash: ~64 bytes.
+                let mut c = Canonical::with_capacity("karma.trie.node.v1", 16 + 64 * self.entries.len());
                 c.u64(u64::from(self.bitmap));
-                let mut hashes = Vec::with_capacity(self.entries.len());
-                for (idx, e) in slots(self).zip(&self.entries) {
-                    let known = match e {
-                        Entry::Collision { .. } => None,
-                        _ => self.earlier.hash(idx),
-                    };
-                    hashes.push(e.write_merkle(&mut c, known));
-                }
-                Hashed { hash: c.finish(), slots: hashes.into() }
+                let mut bits = self.bitmap;
+                let hashes: Arc<[ContentHash]> = self
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let idx = bits.trailing_zeros();
+                        bits &= bits - 1;
+                        let known = match e {
+                            Entry::Collision { .. } => None,
+                            _ => self.earlier.hash(idx),
+                        };
+                        e.write_merkle(&mut c, known)
+                    })
+                    .collect();
+                Hashed { hash: c.finish(), slots: hashes }
             })
             .hash
     }
@@ -643,6 +650,18 @@ fn child_location<K, V>(node: &Node<K, V>, idx: u32, child: &Node<K, V>, store: 
     node.earlier.location(idx, store).or_else(|| stored_in(child, store).map(|t| t.location))
 }
 
+/// Where each entry of a stored node is, in slot order ([`NO_LOCATION`] for
+/// a bucket).
+fn locations(entries: &[StoredEntry]) -> Arc<[u64]> {
+    entries
+        .iter()
+        .map(|e| match e {
+            StoredEntry::Leaf(at) | StoredEntry::Node(at) => *at,
+            StoredEntry::Collision(_) => NO_LOCATION,
+        })
+        .collect()
+}
+
 /// The slot of each of `node`'s entries, in entry order.
 fn slots<K, V>(node: &Node<K, V>) -> impl Iterator<Item = u32> + use<K, V> {
     let mut bits = node.bitmap;
@@ -706,37 +725,29 @@ where
 {
     let store = visitor.store();
     let mut entries = Vec::with_capacity(node.entries.len());
-    let mut locations = Vec::with_capacity(node.entries.len());
     for (idx, e) in slots(node).zip(&node.entries) {
-        let (entry, location) = match e {
-            Entry::Leaf { value, .. } => {
-                let at = match node.earlier.location(idx, store) {
-                    Some(at) => at,
-                    None => visitor.value(value)?.location,
-                };
-                (StoredEntry::Leaf(at), at)
-            }
+        entries.push(match e {
+            Entry::Leaf { value, .. } => StoredEntry::Leaf(match node.earlier.location(idx, store) {
+                Some(at) => at,
+                None => visitor.value(value)?.location,
+            }),
             Entry::Collision { items, .. } => {
                 let mut stored = Vec::with_capacity(items.len());
                 for (_, v) in items.iter() {
                     stored.push(visitor.value(v)?.location);
                 }
-                (StoredEntry::Collision(stored), NO_LOCATION)
+                StoredEntry::Collision(stored)
             }
-            Entry::Node(c) => {
-                let at = match child_location(node, idx, c, store) {
-                    Some(at) => at,
-                    None => child(c, visitor)?.location,
-                };
-                (StoredEntry::Node(at), at)
-            }
-        };
-        entries.push(entry);
-        locations.push(location);
+            Entry::Node(c) => StoredEntry::Node(match child_location(node, idx, c, store) {
+                Some(at) => at,
+                None => child(c, visitor)?.location,
+            }),
+        });
     }
+    let slots = locations(&entries);
     let tag = visitor.node(StoredNode { bitmap: node.bitmap, entries }, &node.merkle())?;
     let node = Arc::clone(node);
-    let stored = Stored { tag, slots: locations.into() };
+    let stored = Stored { tag, slots };
     visitor.pending(Box::new(move || {
         node.stored.set(stored);
     }));
@@ -839,14 +850,7 @@ where
     L: LoadVisitor<K, V>,
 {
     let mut entries = Vec::with_capacity(stored.entries.len());
-    let locations: Vec<u64> = stored
-        .entries
-        .iter()
-        .map(|e| match e {
-            StoredEntry::Leaf(at) | StoredEntry::Node(at) => *at,
-            StoredEntry::Collision(_) => NO_LOCATION,
-        })
-        .collect();
+    let slots = locations(&stored.entries);
     let mut len = 0;
     let mut bits = stored.bitmap;
     let misplaced = || corrupt(format!("trie node {location} holds a key in the wrong slot"));
@@ -891,7 +895,7 @@ where
         });
     }
     let node = Node::new(stored.bitmap, entries);
-    node.stored.set(Stored { tag: StoreTag { store: visitor.store(), location }, slots: locations.into() });
+    node.stored.set(Stored { tag: StoreTag { store: visitor.store(), location }, slots });
     Ok((Arc::new(node), len))
 }
 
