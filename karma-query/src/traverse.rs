@@ -351,8 +351,9 @@ fn touch_rows(out: &Csr, nodes: &[NodeId]) -> u64 {
     edges
 }
 
-/// Puts `nodes` in id order when they span a narrow range of ids (at most
-/// 64 ids per node), through a bitmap of that range: the next level then
+/// Puts `nodes` (distinct, as a level's new nodes are) in id order when
+/// they span a narrow range of ids (at most 64 ids per node), through a
+/// bitmap of that range: the next level then
 /// reads their rows in address order, which the hardware prefetcher
 /// follows, instead of in the order they were found. `scratch` is reused
 /// for the bitmap. Wide levels are left alone.
