@@ -117,8 +117,8 @@ fn commit_and_import(c: &mut Criterion) {
     // 1,000-change commit also merges the index. Print the distribution of
     // 64 consecutive commits of each size, right after its criterion group
     // (the 1-change commits before any large commit), and once more for
-    // 1-change commits after the large ones, whose evicted snapshots are
-    // still being freed in the background.
+    // 1-change commits after the large ones, which can run slower for a
+    // while (see docs/performance.md).
     for count in [1usize, 1000] {
         group.bench_function(format!("karma_commit_delta_{count}"), |b| {
             b.iter_custom(|iters| {
