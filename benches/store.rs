@@ -55,6 +55,22 @@ fn delta(base: &Snapshot, count: usize, n: usize, round: usize) -> karma::core::
     base.diff(&g)
 }
 
+/// Commits one delta of `count` changes onto `head` (moving it) and returns
+/// how long the commit alone took.
+fn timed_commit(
+    repo: &Repository<RedbStore>,
+    prod: &RefName,
+    (head, round): (&mut CommitId, &mut usize),
+    count: usize,
+) -> Duration {
+    *round += 1;
+    let base = repo.checkout(*head).expect("head");
+    let d = delta(&base, count, BIG, *round);
+    let start = Instant::now();
+    *head = repo.commit_delta(prod, Some(*head), &d, info(1 + *round as i64)).expect("commit").id;
+    start.elapsed()
+}
+
 /// Commits 64 deltas of `count` changes in a row and prints the distribution
 /// of their latencies (`when` says after what).
 fn distribution(
@@ -64,15 +80,8 @@ fn distribution(
     count: usize,
     when: &str,
 ) {
-    let mut times = Vec::new();
-    for _ in 0..64 {
-        *round += 1;
-        let base = repo.checkout(*head).expect("head");
-        let d = delta(&base, count, BIG, *round);
-        let start = Instant::now();
-        *head = repo.commit_delta(prod, Some(*head), &d, info(1 + *round as i64)).expect("commit").id;
-        times.push(start.elapsed());
-    }
+    let mut times: Vec<Duration> =
+        (0..64).map(|_| timed_commit(repo, prod, (&mut *head, &mut *round), count)).collect();
     times.sort();
     println!(
         "commit of {count} changes onto 1M, 64 commits{when}: p50 {:?}, p90 {:?}, max {:?}",
@@ -121,18 +130,7 @@ fn commit_and_import(c: &mut Criterion) {
     // while (see docs/performance.md).
     for count in [1usize, 1000] {
         group.bench_function(format!("karma_commit_delta_{count}"), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    round += 1;
-                    let base = repo.checkout(head).expect("head");
-                    let d = delta(&base, count, BIG, round);
-                    let start = Instant::now();
-                    head = repo.commit_delta(&prod, Some(head), &d, info(1 + round as i64)).expect("commit").id;
-                    total += start.elapsed();
-                }
-                total
-            });
+            b.iter_custom(|iters| (0..iters).map(|_| timed_commit(&repo, &prod, (&mut head, &mut round), count)).sum());
         });
         distribution(&repo, &prod, (&mut head, &mut round), count, "");
     }

@@ -405,12 +405,12 @@ fn gather(
     targets.resize(frontier_edges + GATHER, 0);
     sources.resize(frontier_edges + GATHER, 0);
     let mut p = 0;
-    if let Some(ok) = &filter.0 {
+    if filter.0.is_some() {
         for &u in frontier {
             for pos in out.range(u) {
                 targets[p] = out.targets[pos];
                 sources[p] = u;
-                p += usize::from(ok[out.kind_at(pos) as usize]);
+                p += usize::from(filter.allows(out, pos));
             }
         }
         return p;
