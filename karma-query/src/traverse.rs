@@ -328,58 +328,87 @@ fn top_down_flat(
     for (&v, &u) in next.iter().zip(&from) {
         marks.reach(v, u, level);
     }
-    sort_clustered(&mut next, &mut from);
     next
 }
 
-/// The edges out of `nodes`. Summing them reads each node's row offsets;
-/// the first target of each row is read too, so that the misses on a narrow
-/// level's new rows overlap here, in a loop that does nothing else, rather
-/// than stalling the next level's [`gather`] one row at a time.
+/// The edges out of `nodes`, a level's new nodes. Reading them also brings
+/// the next level's rows into cache here, in loops that do nothing else,
+/// so that their misses overlap rather than stall the next level's
+/// [`gather`] one row at a time.
+///
+/// When nearly all the nodes lie in a narrow range of ids ([`Band`]), the
+/// rows of that range are one stretch of the offsets and one of the
+/// targets, read once per cache line: every read is independent of the
+/// others, so as many are in flight as the core allows. Otherwise (and for
+/// the few nodes outside the band) each node's row offsets and first target
+/// are read, each read waiting on the one before it.
 fn touch_rows(out: &Csr, nodes: &[NodeId]) -> u64 {
+    const LINE: usize = 64 / size_of::<NodeId>();
+    let (lo, hi) = match Band::of(nodes) {
+        Some(Band { lo, hi }) => (lo as usize, hi as usize),
+        None => (usize::MAX, 0),
+    };
     let mut touched = 0u32;
-    let edges = nodes
-        .iter()
-        .map(|&u| {
-            let (start, end) = (out.offsets[u as usize], out.offsets[u as usize + 1]);
+    if lo <= hi {
+        for &o in out.offsets[lo..=hi + 1].iter().step_by(LINE) {
+            touched ^= o;
+        }
+    }
+    let (mut edges, mut inside) = (0u64, 0u64);
+    for &u in nodes {
+        let (start, end) = (out.offsets[u as usize], out.offsets[u as usize + 1]);
+        let degree = u64::from(end - start);
+        edges += degree;
+        if (lo..=hi).contains(&(u as usize)) {
+            inside += degree;
+        } else {
             touched ^= out.targets.get(start as usize).copied().unwrap_or(0);
-            u64::from(end - start)
-        })
-        .sum();
+        }
+    }
+    if lo <= hi {
+        let rows = out.offsets[lo] as usize..out.offsets[hi + 1] as usize;
+        // Unless the band's rows are mostly other nodes'.
+        if (rows.len() as u64) < 4 * inside + LINE as u64 {
+            for &t in out.targets[rows].iter().step_by(LINE) {
+                touched ^= t;
+            }
+        }
+    }
     // Keeps the reads: the compiler may not drop a value it cannot see into.
     std::hint::black_box(touched);
     edges
 }
 
-/// Puts `nodes` (distinct, as a level's new nodes are) in id order when
-/// they span a narrow range of ids (at most 64 ids per node), through a
-/// bitmap of that range: the next level then
-/// reads their rows in address order, which the hardware prefetcher
-/// follows, instead of in the order they were found. `scratch` is reused
-/// for the bitmap. Wide levels are left alone.
-fn sort_clustered(nodes: &mut [NodeId], scratch: &mut Vec<NodeId>) {
-    let (Some(&lo), Some(&hi)) = (nodes.iter().min(), nodes.iter().max()) else {
-        return;
-    };
-    let span = (hi - lo) as usize + 1;
-    if span > nodes.len() * 64 {
-        return;
-    }
-    let words = span.div_ceil(32);
-    scratch.clear();
-    scratch.resize(words, 0);
-    for &v in nodes.iter() {
-        let d = v - lo;
-        scratch[d as usize / 32] |= 1 << (d % 32);
-    }
-    let mut at = 0;
-    for (w, &word) in scratch.iter().enumerate() {
-        let mut word = word;
-        while word != 0 {
-            nodes[at] = lo + (w * 32) as NodeId + word.trailing_zeros();
-            at += 1;
-            word &= word - 1;
+/// The narrow range of ids that nearly all of a level's new nodes lie in,
+/// if there is one: at most 64 ids per node wide, holding all but up to one
+/// node in sixteen (a graph's few far-off nodes, such as another kind's,
+/// whose ids sort apart), and as tight as those nodes allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Band {
+    lo: NodeId,
+    hi: NodeId,
+}
+
+impl Band {
+    fn of(nodes: &[NodeId]) -> Option<Band> {
+        let (min, max) = nodes.iter().fold((NodeId::MAX, 0), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        if nodes.is_empty() {
+            return None;
         }
+        let width = NodeId::try_from(64 * nodes.len()).unwrap_or(NodeId::MAX);
+        if max - min < width {
+            return Some(Band { lo: min, hi: max });
+        }
+        // Anchored at either end: whichever holds more of the nodes.
+        let low = nodes.iter().filter(|&&v| v - min < width).count();
+        let high = nodes.iter().filter(|&&v| max - v < width).count();
+        let (first, last) = if low >= high { (min, min + (width - 1)) } else { (max - (width - 1), max) };
+        if low.max(high) < nodes.len() - nodes.len() / 16 {
+            return None;
+        }
+        let inside = nodes.iter().copied().filter(|&v| (first..=last).contains(&v));
+        let (lo, hi) = inside.fold((last, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        Some(Band { lo, hi })
     }
 }
 
@@ -545,6 +574,8 @@ pub fn reachable(view: &View, start: &Key, direction: Direction, limits: &Traver
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -582,32 +613,56 @@ mod tests {
             prop_assert_eq!(got, want);
         }
 
-        /// A narrow set comes out in id order, a wide one as it was; either
-        /// way no node is lost or repeated.
+        /// A band is at most 64 ids per node wide, holds all but one node in
+        /// sixteen, and is tight; there is none only when neither end's
+        /// window holds that many.
         #[test]
-        fn sort_clustered_orders_narrow_levels(
-            set in prop::collection::btree_set(0u32..5000, 1..300),
+        fn band_holds_nearly_all_nodes(
+            near in prop::collection::btree_set(0u32..3000, 1..200),
+            far in prop::collection::btree_set(0u32..1_000_000, 0..12),
             base in 0u32..1_000_000,
-            seed in any::<u64>(),
         ) {
-            let mut nodes: Vec<NodeId> = set.iter().map(|&v| v + base).collect();
-            // Shuffle deterministically.
-            let mut state = seed | 1;
-            for i in (1..nodes.len()).rev() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                nodes.swap(i, (state % (i as u64 + 1)) as usize);
-            }
-            let before = nodes.clone();
-            sort_clustered(&mut nodes, &mut Vec::new());
-            let span = (set.last().unwrap() - set.first().unwrap()) as usize + 1;
-            if span <= nodes.len() * 64 {
-                let want: Vec<NodeId> = set.iter().map(|&v| v + base).collect();
-                prop_assert_eq!(nodes, want);
+            let nodes: BTreeSet<NodeId> = near.iter().map(|&v| v + base).chain(far.iter().copied()).collect();
+            let nodes: Vec<NodeId> = nodes.into_iter().collect();
+            let len = nodes.len();
+            let width = 64 * len as u64;
+            let held = |lo: NodeId, hi: NodeId| nodes.iter().filter(|&&v| v >= lo && v <= hi).count();
+            if let Some(Band { lo, hi }) = Band::of(&nodes) {
+                prop_assert!(u64::from(hi - lo) < width);
+                prop_assert!(held(lo, hi) >= len - len / 16);
+                prop_assert!(nodes.contains(&lo) && nodes.contains(&hi));
             } else {
-                prop_assert_eq!(nodes, before);
+                let (min, max) = (nodes[0], nodes[len - 1]);
+                let low = nodes.iter().filter(|&&v| u64::from(v - min) < width).count();
+                let high = nodes.iter().filter(|&&v| u64::from(max - v) < width).count();
+                prop_assert!(low.max(high) < len - len / 16);
             }
+        }
+
+        /// The sum of the nodes' degrees, whether they form a band, a band
+        /// with far-off nodes, or neither.
+        #[test]
+        fn touch_rows_counts_the_edges(
+            degrees in prop::collection::vec(0u32..12, 1..3000),
+            picks in prop::collection::btree_set(0usize..3000, 0..100),
+            band in 0usize..2900,
+        ) {
+            let mut csr = Csr { offsets: vec![0], targets: Vec::new(), kinds: None };
+            for (i, &d) in degrees.iter().enumerate() {
+                csr.targets.extend((0..d).map(|j| (i as u32).wrapping_mul(31).wrapping_add(j)));
+                csr.offsets.push(csr.targets.len() as u32);
+            }
+            let n = degrees.len();
+            // Mostly near `band`, some anywhere.
+            let nodes: Vec<NodeId> = picks
+                .iter()
+                .map(|&p| if p % 10 == 0 { p % n } else { (band + p % 50) % n })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|v| v as NodeId)
+                .collect();
+            let want: u64 = nodes.iter().map(|&v| u64::from(degrees[v as usize])).sum();
+            prop_assert_eq!(touch_rows(&csr, &nodes), want);
         }
     }
 }
