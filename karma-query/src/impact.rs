@@ -561,14 +561,15 @@ pub fn change_impact(before: &Snapshot, after: &View, delta: &Delta) -> Result<B
             via.entry(id).or_default().push(param.clone());
         }
     }
-    let mut ids: Vec<NodeId> = seeds.clone();
-    ids.extend(reach.ids());
+    // The seeds are the search's sources: distance 0.
+    let mut ids: Vec<(NodeId, u32)> = seeds.iter().map(|&s| (s, 0)).collect();
+    ids.extend(reach.ranked());
     let mut affected: Vec<Affected> = ids
         .into_iter()
-        .map(|id| Affected {
+        .map(|(id, distance)| Affected {
             key: after.key(id).clone(),
             kind: after.kind(id).clone(),
-            distance: reach.depth(id).unwrap_or(0),
+            distance,
             path: reach.path(id).into_iter().map(|n| after.key(n).clone()).collect(),
             via_params: via.remove(&id).unwrap_or_default(),
         })

@@ -349,7 +349,7 @@ pub fn on_paths_between(view: &View, from: &Selector, to: &Selector, direction: 
     Ok(view
         .ids()
         .into_par_iter()
-        .filter(|&id| forward.depth(id).is_some() && backward.depth(id).is_some())
+        .filter(|&id| forward.seen(id) && backward.seen(id))
         .map(|id| view.key(id).clone())
         .collect())
 }

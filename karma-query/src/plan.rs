@@ -218,7 +218,7 @@ pub fn dangling_references(view: &View) -> Vec<DanglingRef> {
 pub fn unreachable_from(view: &View, entries: &Selector) -> Vec<Key> {
     let sources = entries.select(view);
     let reach = view.reach(&sources, Direction::Dependencies, &Traversal::default());
-    view.ids().into_par_iter().filter(|&id| reach.depth(id).is_none()).map(|id| view.key(id).clone()).collect()
+    view.ids().into_par_iter().filter(|&id| !reach.seen(id)).map(|id| view.key(id).clone()).collect()
 }
 
 /// Every check at once; `entries` picks the public entry points (by

@@ -141,12 +141,12 @@ impl Query {
             Self::Reach { direction, of, traversal, filter } => {
                 let start = view.require(of)?;
                 let reach = view.reach(&[start], *direction, traversal);
-                let ids = reach.ids();
-                let kept = ids.into_iter().filter(|&id| filter.as_ref().is_none_or(|f| f.matches(view, id)));
+                let ranked = reach.ranked();
+                let kept = ranked.into_iter().filter(|&(id, _)| filter.as_ref().is_none_or(|f| f.matches(view, id)));
                 QueryResult::Reached(
-                    kept.map(|id| Reached {
+                    kept.map(|(id, depth)| Reached {
                         key: view.key(id).clone(),
-                        depth: reach.depth(id).unwrap_or(0),
+                        depth,
                         path: reach.path(id).into_iter().map(|n| view.key(n).clone()).collect(),
                     })
                     .collect(),

@@ -2,6 +2,7 @@
 //! breadth-first search over the view's compressed rows, with a witness path
 //! for every node it reaches.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use karma_core::Key;
@@ -53,7 +54,6 @@ pub struct Reached {
     pub path: Vec<Key>,
 }
 
-const UNREACHED: u32 = u32::MAX;
 /// Below this many frontier nodes a level runs on one thread.
 const PARALLEL_FRONTIER: usize = 2048;
 /// Beamer's switching parameters: go bottom-up when the frontier's edges
@@ -62,31 +62,68 @@ const PARALLEL_FRONTIER: usize = 2048;
 const ALPHA: u64 = 14;
 const BETA: u64 = 24;
 
-/// The result of a breadth-first traversal: for every node, its distance
-/// from the nearest source and the node it was reached from. Compact (two
-/// `u32` per node); paths are rebuilt on demand.
+/// The result of a breadth-first traversal: the nodes it reached, level by
+/// level, and for every one the node it was reached from. Compact (about
+/// two `u32` per node, plus a bit); paths are rebuilt on demand.
+///
+/// The search records no per-node depth: a node's depth is its level,
+/// which [`Reach::ids`] and [`Reach::to_reached`] read off the level
+/// boundaries. [`Reach::depth`] builds a per-node index from them (in
+/// parallel, once, on its first call).
 #[derive(Clone, Debug)]
 pub struct Reach {
-    depth: Vec<u32>,
+    /// Every node reached, the sources first, level by level.
+    order: Vec<NodeId>,
+    /// Level `d` is `order[levels[d]..levels[d + 1]]`; level 0 the sources.
+    levels: Vec<usize>,
+    /// The node each reached node was reached from (a source: itself);
+    /// unspecified for the others.
     parent: Vec<NodeId>,
-    reached: usize,
+    /// One bit per node: reached or a source.
+    seen: Vec<u64>,
+    /// Each node's depth, built on demand.
+    depth: OnceLock<Vec<u32>>,
 }
 
 impl Reach {
     /// How many nodes were reached, sources excluded.
     pub fn len(&self) -> usize {
-        self.reached
+        self.order.len() - self.levels[1]
     }
 
     /// Whether none were.
     pub fn is_empty(&self) -> bool {
-        self.reached == 0
+        self.len() == 0
+    }
+
+    /// Whether `id` was reached or is a source.
+    pub(crate) fn seen(&self, id: NodeId) -> bool {
+        self.seen.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
     /// The distance of `id` from the nearest source (`Some(0)` for a
-    /// source), or `None` if it was not reached.
+    /// source), or `None` if it was not reached. The first call indexes
+    /// every reached node's depth (in parallel); later calls look it up.
     pub fn depth(&self, id: NodeId) -> Option<u32> {
-        self.depth.get(id as usize).copied().filter(|&d| d != UNREACHED)
+        self.seen(id).then(|| self.depth.get_or_init(|| self.index_depths())[id as usize])
+    }
+
+    fn index_depths(&self) -> Vec<u32> {
+        const PIECE: usize = 1 << 14;
+        let depth: Vec<AtomicU32> = (0..self.parent.len()).into_par_iter().map(|_| AtomicU32::new(0)).collect();
+        let pieces: Vec<(u32, &[NodeId])> = self
+            .levels
+            .windows(2)
+            .enumerate()
+            .skip(1)
+            .flat_map(|(d, w)| self.order[w[0]..w[1]].chunks(PIECE).map(move |c| (d as u32, c)))
+            .collect();
+        pieces.into_par_iter().for_each(|(d, nodes)| {
+            for &v in nodes {
+                depth[v as usize].store(d, Relaxed);
+            }
+        });
+        depth.into_iter().map(AtomicU32::into_inner).collect()
     }
 
     /// The node `id` was reached from (itself for a source).
@@ -96,18 +133,18 @@ impl Reach {
 
     /// Whether `id` was reached (sources excluded).
     pub fn contains(&self, id: NodeId) -> bool {
-        self.depth(id).is_some_and(|d| d > 0)
+        self.seen(id) && self.parent[id as usize] != id
     }
 
     /// One shortest path from a source to `id`, both ends included; empty
     /// when `id` was not reached.
     pub fn path(&self, id: NodeId) -> Vec<NodeId> {
-        if self.depth(id).is_none() {
+        if !self.seen(id) {
             return Vec::new();
         }
         let mut path = vec![id];
         let mut at = id;
-        while self.depth[at as usize] > 0 {
+        while self.parent[at as usize] != at {
             at = self.parent[at as usize];
             path.push(at);
         }
@@ -118,27 +155,40 @@ impl Reach {
     /// The reached nodes (sources excluded), nearest first, ties by id (key
     /// order).
     pub fn ids(&self) -> Vec<NodeId> {
-        let mut out: Vec<NodeId> = (0..self.depth.len() as NodeId)
-            .into_par_iter()
-            .filter(|&i| self.depth[i as usize] != UNREACHED && self.depth[i as usize] > 0)
-            .collect();
-        out.par_sort_by_key(|&i| self.depth[i as usize]);
+        let mut out = self.order[self.levels[1]..].to_vec();
+        let mut rest = out.as_mut_slice();
+        let mut segments = Vec::with_capacity(self.levels.len());
+        for w in self.levels[1..].windows(2) {
+            let (level, tail) = rest.split_at_mut(w[1] - w[0]);
+            segments.push(level);
+            rest = tail;
+        }
+        segments.into_par_iter().for_each(ParallelSliceMut::par_sort_unstable);
         out
+    }
+
+    /// The reached nodes (sources excluded), nearest first, ties by id,
+    /// each with its depth.
+    pub(crate) fn ranked(&self) -> Vec<(NodeId, u32)> {
+        let ids = self.ids();
+        let mut depths =
+            self.levels[1..].windows(2).enumerate().flat_map(|(d, w)| std::iter::repeat_n(d as u32 + 1, w[1] - w[0]));
+        ids.into_iter().map(|id| (id, depths.next().unwrap_or(0))).collect()
     }
 
     /// The reached nodes as a membership vector over all ids (sources
     /// excluded).
     pub fn members(&self) -> Vec<bool> {
-        self.depth.iter().map(|&d| d != UNREACHED && d > 0).collect()
+        (0..self.parent.len() as NodeId).into_par_iter().map(|id| self.contains(id)).collect()
     }
 
     /// The results with keys and witness paths, nearest first.
     pub fn to_reached(&self, view: &View) -> Vec<Reached> {
-        self.ids()
+        self.ranked()
             .into_iter()
-            .map(|id| Reached {
+            .map(|(id, depth)| Reached {
                 key: view.key(id).clone(),
-                depth: self.depth[id as usize],
+                depth,
                 path: self.path(id).into_iter().map(|n| view.key(n).clone()).collect(),
             })
             .collect()
@@ -146,19 +196,17 @@ impl Reach {
 }
 
 /// A search's per-node state, shared by its levels: the visited bits, and
-/// each node's depth and the node it was reached from.
+/// the node each node was reached from.
 struct Marks {
     visited: Vec<AtomicU64>,
-    depth: Vec<AtomicU32>,
     parent: Vec<AtomicU32>,
 }
 
 impl Marks {
-    /// Records that `v` was reached from `u` at `level` (its visited bit is
-    /// the caller's).
+    /// Records that `v` was reached from `u` (its visited bit is the
+    /// caller's).
     #[inline]
-    fn reach(&self, v: NodeId, u: NodeId, level: u32) {
-        self.depth[v as usize].store(level, Relaxed);
+    fn reach(&self, v: NodeId, u: NodeId) {
         self.parent[v as usize].store(u, Relaxed);
     }
 }
@@ -194,37 +242,37 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
     let words = n.div_ceil(64);
     let marks = Marks {
         visited: (0..words).map(|_| AtomicU64::new(0)).collect(),
-        depth: (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect(),
-        parent: (0..n).into_par_iter().map(|_| AtomicU32::new(UNREACHED)).collect(),
+        parent: (0..n).into_par_iter().map(|_| AtomicU32::new(0)).collect(),
     };
-    let mut frontier: Vec<NodeId> = Vec::new();
+    let mut order: Vec<NodeId> = Vec::new();
     for &s in sources {
         if marks.visited[s as usize / 64].fetch_or(1 << (s % 64), Relaxed) & (1 << (s % 64)) == 0 {
-            marks.reach(s, s, 0);
-            frontier.push(s);
+            marks.reach(s, s);
+            order.push(s);
         }
     }
+    let mut levels = vec![0, order.len()];
+    let mut frontier = order.clone();
     let total_edges = out.edge_count() as u64;
     let mut explored: u64 = frontier.iter().map(|&s| u64::from(out.degree(s))).sum();
     // Edges out of the frontier (while it is a list).
     let mut frontier_edges = explored;
-    let mut reached = 0usize;
-    let mut level = 0u32;
     let mut bottom_up: Option<Vec<u64>> = None;
     loop {
-        if limits.max_depth.is_some_and(|m| level >= m) {
+        if limits.max_depth.is_some_and(|m| levels.len() - 2 >= m as usize) {
             break;
         }
-        level += 1;
         if let Some(bits) = bottom_up.take() {
-            let (next, count, count_edges) = bottom_up_step(out, inn, &filter, &bits, &marks, level);
+            let (next, count, count_edges) = bottom_up_step(out, inn, &filter, &bits, &marks);
             if count == 0 {
                 break;
             }
-            reached += count;
+            let start = order.len();
+            append_bits(&next, &mut order);
+            levels.push(order.len());
             explored += count_edges;
             if (count as u64) < n as u64 / BETA {
-                frontier = bits_to_list(&next);
+                frontier = order[start..].to_vec();
                 frontier_edges = count_edges;
             } else {
                 bottom_up = Some(next);
@@ -239,22 +287,27 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
                 for &f in &frontier {
                     bits[f as usize / 64] |= 1 << (f % 64);
                 }
-                level -= 1;
                 bottom_up = Some(bits);
                 continue;
             }
             let edges = usize::try_from(frontier_edges).unwrap_or(usize::MAX);
-            let next = top_down_step(out, &filter, &frontier, edges, &marks, level);
-            reached += next.len();
+            let next = top_down_step(out, &filter, &frontier, edges, &marks);
+            if next.is_empty() {
+                break;
+            }
+            order.extend_from_slice(&next);
+            levels.push(order.len());
             frontier_edges = touch_rows(out, &next);
             explored += frontier_edges;
             frontier = next;
         }
     }
     Reach {
-        depth: marks.depth.into_iter().map(AtomicU32::into_inner).collect(),
+        order,
+        levels,
         parent: marks.parent.into_iter().map(AtomicU32::into_inner).collect(),
-        reached,
+        seen: marks.visited.into_iter().map(AtomicU64::into_inner).collect(),
+        depth: OnceLock::new(),
     }
 }
 
@@ -264,10 +317,9 @@ fn top_down_step(
     frontier: &[NodeId],
     frontier_edges: usize,
     marks: &Marks,
-    level: u32,
 ) -> Vec<NodeId> {
     if frontier.len() < PARALLEL_FRONTIER {
-        return top_down_flat(out, filter, frontier, frontier_edges, marks, level);
+        return top_down_flat(out, filter, frontier, frontier_edges, marks);
     }
     frontier
         .par_chunks(256)
@@ -281,7 +333,7 @@ fn top_down_step(
                         continue;
                     }
                     if marks.visited[w].fetch_or(bit, Relaxed) & bit == 0 {
-                        marks.reach(v, u, level);
+                        marks.reach(v, u);
                         next.push(v);
                     }
                 }
@@ -308,7 +360,6 @@ fn top_down_flat(
     frontier: &[NodeId],
     frontier_edges: usize,
     marks: &Marks,
-    level: u32,
 ) -> Vec<NodeId> {
     let (mut next, mut from) = (Vec::new(), Vec::new());
     let edges = gather(out, filter, frontier, frontier_edges, (&mut next, &mut from));
@@ -326,7 +377,7 @@ fn top_down_flat(
     }
     next.truncate(k);
     for (&v, &u) in next.iter().zip(&from) {
-        marks.reach(v, u, level);
+        marks.reach(v, u);
     }
     next
 }
@@ -472,9 +523,8 @@ fn bottom_up_step(
     filter: &EdgeFilter,
     frontier: &[u64],
     marks: &Marks,
-    level: u32,
 ) -> (Vec<u64>, usize, u64) {
-    let n = marks.depth.len();
+    let n = marks.parent.len();
     let mut next = vec![0u64; frontier.len()];
     let (count, edges) = next
         .par_iter_mut()
@@ -492,7 +542,7 @@ fn bottom_up_step(
                 for pos in inn.range(v) {
                     let u = inn.targets[pos];
                     if frontier[u as usize / 64] & (1 << (u % 64)) != 0 && filter.allows(inn, pos) {
-                        marks.reach(v, u, level);
+                        marks.reach(v, u);
                         *next_word |= 1 << b;
                         count += 1;
                         edges += u64::from(out.degree(v));
@@ -507,16 +557,34 @@ fn bottom_up_step(
     (next, count, edges)
 }
 
-fn bits_to_list(bits: &[u64]) -> Vec<NodeId> {
-    let mut out = Vec::new();
-    for (w, &word) in bits.iter().enumerate() {
-        let mut word = word;
-        while word != 0 {
-            out.push((w * 64) as NodeId + word.trailing_zeros());
-            word &= word - 1;
-        }
+/// Appends the ids whose bits are set to `list`, in order, on rayon's
+/// pool: each task counts its words' bits, then writes its ids into its own
+/// stretch of the list.
+fn append_bits(bits: &[u64], list: &mut Vec<NodeId>) {
+    const WORDS: usize = 1024;
+    let counts: Vec<usize> =
+        bits.par_chunks(WORDS).map(|chunk| chunk.iter().map(|w| w.count_ones() as usize).sum()).collect();
+    let start = list.len();
+    list.resize(start + counts.iter().sum::<usize>(), 0);
+    let mut rest = &mut list[start..];
+    let mut stretches = Vec::with_capacity(counts.len());
+    for &count in &counts {
+        let (stretch, tail) = rest.split_at_mut(count);
+        stretches.push(stretch);
+        rest = tail;
     }
-    out
+    bits.par_chunks(WORDS).zip(stretches).enumerate().for_each(|(c, (chunk, stretch))| {
+        let mut at = 0;
+        for (w, &word) in chunk.iter().enumerate() {
+            let base = ((c * WORDS + w) * 64) as NodeId;
+            let mut word = word;
+            while word != 0 {
+                stretch[at] = base + word.trailing_zeros();
+                at += 1;
+                word &= word - 1;
+            }
+        }
+    });
 }
 
 impl View {

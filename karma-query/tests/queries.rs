@@ -285,6 +285,18 @@ proptest! {
         let ids: Vec<u32> = starts.iter().map(|k| view.id(k).unwrap()).collect();
         let reach = view.reach(&ids, direction, &Traversal::default());
         let want = naive_bfs(&s, &starts, direction);
+        // The reached nodes, sources excluded: nearest first, ties by id.
+        let mut ranked: Vec<(u32, u32)> =
+            view.ids().filter_map(|id| want.get(view.key(id)).filter(|&&d| d > 0).map(|&d| (d, id))).collect();
+        ranked.sort_unstable();
+        prop_assert_eq!(reach.ids(), ranked.iter().map(|&(_, id)| id).collect::<Vec<_>>());
+        prop_assert_eq!(reach.len(), ranked.len());
+        let members = reach.members();
+        for id in view.ids() {
+            let reached = want.get(view.key(id)).is_some_and(|&d| d > 0);
+            prop_assert_eq!(reach.contains(id), reached);
+            prop_assert_eq!(members[id as usize], reached);
+        }
         for id in view.ids() {
             prop_assert_eq!(reach.depth(id), want.get(view.key(id)).copied());
             let path: Vec<Key> = reach.path(id).into_iter().map(|n| view.key(n).clone()).collect();
@@ -528,6 +540,10 @@ fn large_frontiers_take_the_parallel_and_bottom_up_paths() {
         let adj = adjacency(&s, direction);
         assert!(want.len() > 5000);
         assert_eq!(reach.len() + 1, want.len());
+        let ids = reach.ids();
+        assert_eq!(ids.len(), reach.len());
+        let rank = |id: u32| (reach.depth(id).unwrap(), id);
+        assert!(ids.windows(2).all(|w| rank(w[0]) < rank(w[1])), "nearest first, ties by id");
         for id in view.ids() {
             assert_eq!(reach.depth(id), want.get(view.key(id)).copied());
             let path: Vec<Key> = reach.path(id).into_iter().map(|n| view.key(n).clone()).collect();

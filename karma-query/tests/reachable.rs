@@ -74,8 +74,8 @@ proptest! {
         let want = naive(&s, &start, direction, &limits);
         let got_dist: BTreeMap<Key, u32> = got.iter().map(|r| (r.key.clone(), r.depth)).collect();
         prop_assert_eq!(&got_dist, &want);
-        // Nearest first.
-        prop_assert!(got.windows(2).all(|w| w[0].depth <= w[1].depth));
+        // Nearest first, ties in key order.
+        prop_assert!(got.windows(2).all(|w| (w[0].depth, &w[0].key) < (w[1].depth, &w[1].key)));
         // Every witness path is a real shortest path through allowed edges.
         for r in &got {
             prop_assert_eq!(r.path.len() as u32, r.depth + 1);
