@@ -352,8 +352,8 @@ fn top_down_step(
 /// The frontier's edges are first laid out flat ([`gather`]). Then each
 /// edge's target and source are written back at slot `k` of the same lists,
 /// and `k` advances only when the target was unseen, so a seen target is
-/// overwritten by the next edge. Depth and parent are then stored for the
-/// `k` new nodes alone: the first edge to reach a node wins.
+/// overwritten by the next edge. Parents are then stored for the `k` new
+/// nodes alone: the first edge to reach a node wins.
 fn top_down_flat(
     out: &Csr,
     filter: &EdgeFilter,
