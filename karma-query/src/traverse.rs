@@ -111,19 +111,19 @@ impl Reach {
     fn index_depths(&self) -> Vec<u32> {
         const PIECE: usize = 1 << 14;
         let depth: Vec<AtomicU32> = (0..self.parent.len()).into_par_iter().map(|_| AtomicU32::new(0)).collect();
-        let pieces: Vec<(u32, &[NodeId])> = self
-            .levels
-            .windows(2)
-            .enumerate()
-            .skip(1)
-            .flat_map(|(d, w)| self.order[w[0]..w[1]].chunks(PIECE).map(move |c| (d as u32, c)))
-            .collect();
+        let pieces: Vec<(u32, &[NodeId])> =
+            self.reached_levels().flat_map(|(d, range)| self.order[range].chunks(PIECE).map(move |c| (d, c))).collect();
         pieces.into_par_iter().for_each(|(d, nodes)| {
             for &v in nodes {
                 depth[v as usize].store(d, Relaxed);
             }
         });
         depth.into_iter().map(AtomicU32::into_inner).collect()
+    }
+
+    /// Each level past the sources: its depth and its stretch of `order`.
+    fn reached_levels(&self) -> impl Iterator<Item = (u32, std::ops::Range<usize>)> + '_ {
+        self.levels.windows(2).enumerate().skip(1).map(|(d, w)| (d as u32, w[0]..w[1]))
     }
 
     /// The node `id` was reached from (itself for a source).
@@ -158,8 +158,8 @@ impl Reach {
         let mut out = self.order[self.levels[1]..].to_vec();
         let mut rest = out.as_mut_slice();
         let mut segments = Vec::with_capacity(self.levels.len());
-        for w in self.levels[1..].windows(2) {
-            let (level, tail) = rest.split_at_mut(w[1] - w[0]);
+        for (_, range) in self.reached_levels() {
+            let (level, tail) = rest.split_at_mut(range.len());
             segments.push(level);
             rest = tail;
         }
@@ -171,8 +171,7 @@ impl Reach {
     /// each with its depth.
     pub(crate) fn ranked(&self) -> Vec<(NodeId, u32)> {
         let ids = self.ids();
-        let mut depths =
-            self.levels[1..].windows(2).enumerate().flat_map(|(d, w)| std::iter::repeat_n(d as u32 + 1, w[1] - w[0]));
+        let mut depths = self.reached_levels().flat_map(|(d, range)| std::iter::repeat_n(d, range.len()));
         ids.into_iter().map(|id| (id, depths.next().unwrap_or(0))).collect()
     }
 
@@ -395,6 +394,7 @@ fn top_down_flat(
 /// are read, each read waiting on the one before it.
 fn touch_rows(out: &Csr, nodes: &[NodeId]) -> u64 {
     const LINE: usize = 64 / size_of::<NodeId>();
+    // No band: an empty range, so every node is read one by one below.
     let (lo, hi) = match Band::of(nodes) {
         Some(Band { lo, hi }) => (lo as usize, hi as usize),
         None => (usize::MAX, 0),
