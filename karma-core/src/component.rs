@@ -8,11 +8,30 @@ use smol_str::SmolStr;
 
 use crate::error::Result;
 use crate::fields::FieldMap;
-use crate::hash::{Canonical, ContentHash};
+use crate::hash::{Canonical, CanonicalReader, ContentHash, hash_body};
 use crate::key::{Key, Name};
 use crate::time::Timestamp;
 use crate::tree::{StoreTag, TagCell};
 use crate::value::{OutputRef, Value};
+
+/// The hash domain of a component's canonical encoding (v2: varint
+/// lengths, counts and integers; the stored form is the encoding itself).
+const DOMAIN: &str = "karma.component.v2";
+
+/// Reads a stored field map: a count, then each name (in strictly
+/// increasing order) followed by what `value` reads.
+fn read_fields<'a, V>(
+    r: &mut CanonicalReader<'a>,
+    mut value: impl FnMut(&mut CanonicalReader<'a>) -> Result<V>,
+) -> Result<FieldMap<V>> {
+    let n = r.len()?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = Name::new(r.str()?);
+        entries.push((name, value(r)?));
+    }
+    FieldMap::from_sorted(entries).ok_or_else(|| r.error("has names out of order"))
+}
 
 /// A param's value and when it last changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,30 +229,71 @@ impl Component {
     /// name order, independent of the order it was built in. Cached.
     pub fn content_hash(&self) -> ContentHash {
         *self.hash.get_or_init(|| {
-            let mut c = Canonical::new("karma.component.v1");
-            c.str(&self.kind).str(&self.name).str(self.key.as_str());
-            c.u64(self.version).i64(self.created.as_nanos()).i64(self.updated.as_nanos());
-            c.u64(self.params.len() as u64);
-            for (name, p) in &self.params {
-                c.str(name).i64(p.changed_at.as_nanos());
-                p.value.write_canonical(&mut c);
-            }
-            c.u64(self.outputs.len() as u64);
-            for (name, v) in &self.outputs {
-                c.str(name);
-                v.write_canonical(&mut c);
-            }
-            c.u64(self.runtime.len() as u64);
-            for (name, o) in &self.runtime {
-                c.str(name).i64(o.observed_at.as_nanos());
-                o.value.write_canonical(&mut c);
-            }
-            c.u64(self.labels.len() as u64);
-            for (name, v) in &self.labels {
-                c.str(name).str(v);
-            }
+            let mut c = Canonical::new(DOMAIN);
+            self.write_body(&mut c);
             c.finish()
         })
+    }
+
+    /// Writes its canonical encoding (without the domain header) to `c`.
+    fn write_body(&self, c: &mut Canonical) {
+        c.str(&self.kind).str(&self.name).str(self.key.as_str());
+        c.var(self.version).i64(self.created.as_nanos()).i64(self.updated.as_nanos());
+        c.len(self.params.len());
+        for (name, p) in &self.params {
+            c.str(name).i64(p.changed_at.as_nanos());
+            p.value.write_canonical(c);
+        }
+        c.len(self.outputs.len());
+        for (name, v) in &self.outputs {
+            c.str(name);
+            v.write_canonical(c);
+        }
+        c.len(self.runtime.len());
+        for (name, o) in &self.runtime {
+            c.str(name).i64(o.observed_at.as_nanos());
+            o.value.write_canonical(c);
+        }
+        c.len(self.labels.len());
+        for (name, v) in &self.labels {
+            c.str(name).str(v);
+        }
+    }
+
+    /// Appends its stored form to `out`: the bytes its
+    /// [`content_hash`](Self::content_hash) covers, after the domain header.
+    pub(crate) fn encode_stored(&self, out: &mut Vec<u8>) {
+        let mut c = Canonical::body(std::mem::take(out));
+        self.write_body(&mut c);
+        *out = c.into_bytes();
+    }
+
+    /// Reads a component from its stored form, taking its content hash from
+    /// the bytes themselves (so it is hashed as it is read, not re-encoded).
+    /// Anything but what [`encode_stored`](Self::encode_stored) writes is an
+    /// error.
+    pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Self> {
+        let mut r = CanonicalReader::new(bytes, "component");
+        let kind = Name::new(r.str()?);
+        let name = Name::new(r.str()?);
+        let key = Key::parse(r.str()?).map_err(|_| r.error("has an invalid key"))?;
+        let mut c = Self::with_key(key, kind, name);
+        c.version = r.var()?;
+        c.created = Timestamp::from_nanos(r.i64()?);
+        c.updated = Timestamp::from_nanos(r.i64()?);
+        c.params = read_fields(&mut r, |r| {
+            let changed_at = Timestamp::from_nanos(r.i64()?);
+            Ok(Param { value: Value::read_canonical(r, 0)?, changed_at })
+        })?;
+        c.outputs = read_fields(&mut r, |r| Value::read_canonical(r, 0))?;
+        c.runtime = read_fields(&mut r, |r| {
+            let observed_at = Timestamp::from_nanos(r.i64()?);
+            Ok(Observation { value: Value::read_canonical(r, 0)?, observed_at })
+        })?;
+        c.labels = read_fields(&mut r, |r| Ok(SmolStr::new(r.str()?)))?;
+        r.finish()?;
+        c.hash.set(hash_body(DOMAIN, bytes)).expect("a new component has no hash yet");
+        Ok(c)
     }
 
     // ---- crate-internal mutation: the graph keeps versions and times ----

@@ -86,6 +86,12 @@ impl<V> FieldMap<V> {
         self.entries.iter().map(|(n, _)| n)
     }
 
+    /// A map of `entries` already in strictly increasing name order (as
+    /// stored), or `None` if they are not.
+    pub(crate) fn from_sorted(entries: Vec<(Name, V)>) -> Option<Self> {
+        entries.windows(2).all(|w| w[0].0 < w[1].0).then_some(Self { entries })
+    }
+
     pub(crate) fn shrink_to_fit(&mut self) {
         self.entries.shrink_to_fit();
     }

@@ -132,6 +132,50 @@ pub enum TreeObject {
 }
 
 impl TreeObject {
+    /// Appends its stored form to `out`: a tag byte, then for a component
+    /// the canonical encoding its content hash covers (so reading it back
+    /// hashes those bytes rather than encoding it again), for the others
+    /// their bincode form.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> crate::Result<()> {
+        match self {
+            Self::Component(c) => {
+                out.push(0);
+                c.encode_stored(out);
+                Ok(())
+            }
+            Self::Edge(e) => {
+                out.push(1);
+                crate::codec::append_bincode(e, out)
+            }
+            Self::ComponentNode(n) | Self::EdgeSetNode(n) | Self::EdgeNode(n) => {
+                out.push(match self.kind() {
+                    ObjectKind::ComponentNode => 2,
+                    ObjectKind::EdgeSetNode => 3,
+                    _ => 4,
+                });
+                crate::codec::append_bincode(n, out)
+            }
+        }
+    }
+
+    /// Reads what [`TreeObject::encode_into`] wrote. Damaged bytes give an
+    /// error, never a panic; a component comes back with the hash of the
+    /// bytes it was read from, which the caller checks against the Merkle
+    /// tree it belongs to.
+    pub fn decode(bytes: &[u8]) -> crate::Result<Self> {
+        let Some((&tag, body)) = bytes.split_first() else {
+            return Err(crate::Error::Codec("a stored object is empty".into()));
+        };
+        Ok(match tag {
+            0 => Self::Component(Arc::new(Component::decode_stored(body)?)),
+            1 => Self::Edge(crate::codec::from_bincode(body)?),
+            2 => Self::ComponentNode(crate::codec::from_bincode(body)?),
+            3 => Self::EdgeSetNode(crate::codec::from_bincode(body)?),
+            4 => Self::EdgeNode(crate::codec::from_bincode(body)?),
+            _ => return Err(crate::Error::Codec(format!("a stored object has unknown tag {tag}"))),
+        })
+    }
+
     /// Its kind.
     pub fn kind(&self) -> ObjectKind {
         match self {

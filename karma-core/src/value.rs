@@ -6,9 +6,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
-use crate::hash::{Canonical, ContentHash};
+use crate::hash::{Canonical, CanonicalReader, ContentHash};
 use crate::key::{Key, Name};
 use crate::secret::Secret;
+
+/// How deeply stored values may nest lists and maps.
+pub(crate) const MAX_NESTING: usize = 128;
 
 /// A dynamic value: what params, outputs and runtime observations hold.
 ///
@@ -304,7 +307,7 @@ impl Value {
                 c.tag(1).tag(u8::from(*b));
             }
             Self::Int(i) => {
-                c.tag(2).i64(*i);
+                c.tag(2).int(*i);
             }
             Self::Float(x) => {
                 c.tag(3).u64(x.to_bits());
@@ -313,13 +316,13 @@ impl Value {
                 c.tag(4).str(s);
             }
             Self::List(items) => {
-                c.tag(5).u64(items.len() as u64);
+                c.tag(5).len(items.len());
                 for item in items {
                     item.write_canonical(c);
                 }
             }
             Self::Map(map) => {
-                c.tag(6).u64(map.len() as u64);
+                c.tag(6).len(map.len());
                 for (k, v) in map {
                     c.str(k);
                     v.write_canonical(c);
@@ -331,13 +334,63 @@ impl Value {
                     c.tag(7).str(r.component.as_str()).str(&r.output);
                 }
                 Some(res) => {
-                    c.tag(9).str(r.component.as_str()).str(&r.output).u64(res.version).hash(&res.digest);
+                    c.tag(9).str(r.component.as_str()).str(&r.output).var(res.version).hash(&res.digest);
                 }
             },
             Self::Secret(s) => {
                 c.tag(8).hash(s.digest());
             }
         }
+    }
+
+    /// Reads what [`Value::write_canonical`] wrote (nested at most
+    /// [`MAX_NESTING`] deep, so damaged input cannot exhaust the stack).
+    pub(crate) fn read_canonical(r: &mut CanonicalReader<'_>, depth: usize) -> crate::Result<Self> {
+        if depth > MAX_NESTING {
+            return Err(r.error("nests values too deeply"));
+        }
+        Ok(match r.tag()? {
+            0 => Self::Null,
+            1 => match r.tag()? {
+                0 => Self::Bool(false),
+                1 => Self::Bool(true),
+                _ => return Err(r.error("has a boolean that is neither 0 nor 1")),
+            },
+            2 => Self::Int(r.int()?),
+            3 => Self::Float(f64::from_bits(r.u64()?)),
+            4 => Self::String(SmolStr::new(r.str()?)),
+            5 => {
+                let n = r.len()?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(Self::read_canonical(r, depth + 1)?);
+                }
+                Self::List(items)
+            }
+            6 => {
+                let n = r.len()?;
+                let mut map = BTreeMap::new();
+                let mut last: Option<Name> = None;
+                for _ in 0..n {
+                    let k = Name::new(r.str()?);
+                    if last.as_ref().is_some_and(|l| *l >= k) {
+                        return Err(r.error("has map keys out of order"));
+                    }
+                    last = Some(k.clone());
+                    map.insert(k, Self::read_canonical(r, depth + 1)?);
+                }
+                Self::Map(map)
+            }
+            tag @ (7 | 9) => {
+                let component = Key::parse(r.str()?).map_err(|_| r.error("has an invalid reference key"))?;
+                let output = Name::new(r.str()?);
+                let resolved =
+                    if tag == 9 { Some(Box::new(Resolution { version: r.var()?, digest: r.hash()? })) } else { None };
+                Self::Ref(Box::new(OutputRef { component, output, resolved }))
+            }
+            8 => Self::Secret(Box::new(Secret::from_digest(r.hash()?))),
+            _ => return Err(r.error("has an unknown value tag")),
+        })
     }
 }
 

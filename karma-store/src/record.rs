@@ -18,7 +18,9 @@ use crate::error::{Result, StoreError};
 /// 2: output references carry the resolution they were taken at.
 /// 3: history index entries are grouped in checksummed chunks per series.
 /// 4: objects are stored in packs.
-pub(crate) const FORMAT: u8 = 4;
+/// 5: components are stored as their canonical encoding (varint lengths,
+///    counts and integers), which their content hash covers.
+pub(crate) const FORMAT: u8 = 5;
 const MAGIC: u8 = b'K';
 pub(crate) const HEADER: usize = 3 + 32;
 
@@ -26,7 +28,7 @@ pub(crate) const HEADER: usize = 3 + 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum RecordKind {
-    TreeObject = 1,
+    // 1 was a framed tree object, before objects went into packs.
     Commit = 2,
     CommitId = 3,
     Location = 4,
@@ -87,12 +89,6 @@ fn config() -> bincode::config::Configuration {
 
 pub(crate) fn encode<T: Serialize>(kind: RecordKind, value: &T) -> Result<Vec<u8>> {
     Ok(frame(kind, &encode_payload(value)?))
-}
-
-/// Appends a value's bincode bytes to `out`.
-pub(crate) fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<()> {
-    bincode::serde::encode_into_std_write(value, out, config()).map_err(|e| karma_core::Error::Codec(e.to_string()))?;
-    Ok(())
 }
 
 /// A value's bincode bytes, unframed (for records nested in a checksummed one).

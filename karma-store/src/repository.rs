@@ -262,7 +262,10 @@ impl<B: Backend> TreeSink for PackSink<'_, B> {
     }
     fn write(&mut self, _hash: &ContentHash, object: &TreeObject) -> Result<StoreTag> {
         let backend = self.backend;
-        let location = self.packs.add(object, || backend.allocate(1).map_err(backend_err))?;
+        let location = self.packs.add(
+            |out| object.encode_into(out).map_err(StoreError::from),
+            || backend.allocate(1).map_err(backend_err),
+        )?;
         Ok(StoreTag { store: self.store_id, location })
     }
     /// Forks write packs of their own (pack ids come from the backend's
@@ -330,7 +333,8 @@ impl<B: Backend> TreeSource for ObjectSource<'_, B> {
     }
     fn read(&self, location: u64, kind: ObjectKind) -> Result<TreeObject> {
         let (pack, index) = pack::split_location(location);
-        let object: TreeObject = record::decode_payload(RecordKind::TreeObject, self.pack(pack)?.object(index)?)?;
+        let object = TreeObject::decode(self.pack(pack)?.object(index)?)
+            .map_err(|e| StoreError::corrupt(format!("object {location} does not decode: {e}")))?;
         if object.kind() != kind {
             return Err(StoreError::corrupt(format!(
                 "object {location} is a {:?}, expected a {kind:?}",
