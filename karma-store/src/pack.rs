@@ -155,6 +155,11 @@ impl Pack {
         Ok(&self.record[self.data + start..self.data + end])
     }
 
+    /// The bytes it holds.
+    pub(crate) fn size(&self) -> usize {
+        self.record.len()
+    }
+
     /// How many objects it holds.
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
