@@ -896,6 +896,9 @@ where
     }
     let node = Node::new(stored.bitmap, entries);
     node.stored.set(Stored { tag: StoreTag { store: visitor.store(), location }, slots });
+    // Hashed now, while its values and keys are in cache (the load checks
+    // the root's hash, which needs every node's anyway).
+    node.merkle();
     Ok((Arc::new(node), len))
 }
 
