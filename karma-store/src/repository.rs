@@ -650,7 +650,12 @@ impl<B: Backend> Repository<B> {
             .get(Keyspace::Index, &commit_key(id))
             .map_err(backend_err)?
             .ok_or(StoreError::UnknownCommit(*id))?;
-        let location: u64 = decode(RecordKind::Location, &location)?;
+        self.commit_record_at(id, decode(RecordKind::Location, &location)?)
+    }
+
+    /// The record of commit `id`, stored at `location` (its write sequence
+    /// number), checked against `id`.
+    fn commit_record_at(&self, id: &CommitId, location: u64) -> Result<CommitRecord> {
         let bytes = self
             .backend
             .get(Keyspace::Objects, &location_key(location))
@@ -737,9 +742,16 @@ impl<B: Backend> Repository<B> {
             (Bound::Included(time_prefix(reference.as_str())), Bound::Included(time_upper(reference.as_str(), t)));
         let hit = self.backend.scan(Keyspace::Index, range, Direction::Reverse, 1).map_err(backend_err)?;
         match hit.first() {
-            Some((_, v)) => {
+            Some((k, v)) => {
                 let id: CommitId = decode(RecordKind::CommitId, v)?;
-                Ok(Some(self.get_commit(id)?))
+                // The time key ends with the commit's sequence number, which
+                // is where its record is: no lookup of the id needed.
+                let seq = key_seq(k).ok_or_else(|| StoreError::corrupt("a time index key is too short"))?;
+                let record = self.commit_record_at(&id, seq)?;
+                if record.seq != seq {
+                    return Err(StoreError::corrupt(format!("commit {id} is indexed at the wrong time entry")));
+                }
+                Ok(Some(Commit::from_record(id, &record)))
             }
             None => Ok(None),
         }
