@@ -236,6 +236,17 @@ impl ParamReach<'_> {
         }
     }
 
+    /// Whether param node `node` was reached: `node_depth(node).is_some()`,
+    /// answered from the reach's visited bits (a few hundred KB) when no
+    /// depth limit applies, rather than from its depths (four bytes a node,
+    /// indexed on first use).
+    fn node_reached(&self, node: u32) -> bool {
+        match &self.walk {
+            Walk::Components { reach, max_depth: None } => self.refs.producers(node).iter().any(|&p| reach.seen(p)),
+            _ => self.node_depth(node).is_some(),
+        }
+    }
+
     /// The reached param nodes, in node order.
     fn reached_nodes(&self) -> Vec<u32> {
         match &self.walk {
@@ -246,7 +257,7 @@ impl ParamReach<'_> {
             }
             Walk::Components { .. } => (0..self.refs.node_component.len() as u32)
                 .into_par_iter()
-                .filter(|&n| self.node_depth(n).is_some())
+                .filter(|&n| self.node_reached(n))
                 .collect(),
         }
     }
@@ -257,7 +268,7 @@ impl ParamReach<'_> {
             Walk::Params { order, .. } => order.len(),
             Walk::Components { .. } => (0..self.refs.node_component.len() as u32)
                 .into_par_iter()
-                .filter(|&n| self.node_depth(n).is_some())
+                .filter(|&n| self.node_reached(n))
                 .count(),
         }
     }
