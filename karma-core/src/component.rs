@@ -12,7 +12,7 @@ use crate::hash::{Canonical, CanonicalReader, ContentHash, hash_body};
 use crate::key::{Key, Name};
 use crate::time::Timestamp;
 use crate::tree::{StoreTag, TagCell};
-use crate::value::{OutputRef, Value};
+use crate::value::{MAX_NESTING, OutputRef, Value};
 
 /// The hash domain of a component's canonical encoding (v2: varint
 /// lengths, counts and integers; the stored form is the encoding itself).
@@ -262,10 +262,22 @@ impl Component {
 
     /// Appends its stored form to `out`: the bytes its
     /// [`content_hash`](Self::content_hash) covers, after the domain header.
-    pub(crate) fn encode_stored(&self, out: &mut Vec<u8>) {
+    /// A value nested deeper than the reader accepts
+    /// ([`MAX_NESTING`](crate::value::MAX_NESTING) lists and maps) is an
+    /// error here, before anything is written, rather than a stored
+    /// component that could not be read back.
+    pub(crate) fn encode_stored(&self, out: &mut Vec<u8>) -> Result<()> {
+        let values = self.params.iter().map(|(_, p)| &p.value).chain(self.outputs.iter().map(|(_, v)| v));
+        if values.chain(self.runtime.iter().map(|(_, o)| &o.value)).any(|v| v.nesting() > MAX_NESTING) {
+            return Err(crate::Error::Codec(format!(
+                "{} holds a value nested deeper than {MAX_NESTING} lists and maps, which cannot be stored",
+                self.key
+            )));
+        }
         let mut c = Canonical::body(std::mem::take(out));
         self.write_body(&mut c);
         *out = c.into_bytes();
+        Ok(())
     }
 
     /// Reads a component from its stored form, taking its content hash from

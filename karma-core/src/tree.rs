@@ -135,13 +135,13 @@ impl TreeObject {
     /// Appends its stored form to `out`: a tag byte, then for a component
     /// the canonical encoding its content hash covers (so reading it back
     /// hashes those bytes rather than encoding it again), for the others
-    /// their bincode form.
+    /// their bincode form. A component holding a value nested deeper than
+    /// 128 lists and maps is an error (it could not be read back).
     pub fn encode_into(&self, out: &mut Vec<u8>) -> crate::Result<()> {
         match self {
             Self::Component(c) => {
                 out.push(0);
-                c.encode_stored(out);
-                Ok(())
+                c.encode_stored(out)
             }
             Self::Edge(e) => {
                 out.push(1);

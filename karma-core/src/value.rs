@@ -343,6 +343,16 @@ impl Value {
         }
     }
 
+    /// How deeply lists and maps nest in it: 0 for a scalar or an empty
+    /// list or map, one more than its deepest item otherwise.
+    pub(crate) fn nesting(&self) -> usize {
+        match self {
+            Self::List(items) => items.iter().map(|v| 1 + v.nesting()).max().unwrap_or(0),
+            Self::Map(map) => map.values().map(|v| 1 + v.nesting()).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// Reads what [`Value::write_canonical`] wrote (nested at most
     /// [`MAX_NESTING`] deep, so damaged input cannot exhaust the stack).
     pub(crate) fn read_canonical(r: &mut CanonicalReader<'_>, depth: usize) -> crate::Result<Self> {

@@ -255,10 +255,9 @@ impl ParamReach<'_> {
                 nodes.par_sort_unstable();
                 nodes
             }
-            Walk::Components { .. } => (0..self.refs.node_component.len() as u32)
-                .into_par_iter()
-                .filter(|&n| self.node_reached(n))
-                .collect(),
+            Walk::Components { .. } => {
+                (0..self.refs.node_component.len() as u32).into_par_iter().filter(|&n| self.node_reached(n)).collect()
+            }
         }
     }
 
@@ -266,10 +265,9 @@ impl ParamReach<'_> {
     pub fn len(&self) -> usize {
         match &self.walk {
             Walk::Params { order, .. } => order.len(),
-            Walk::Components { .. } => (0..self.refs.node_component.len() as u32)
-                .into_par_iter()
-                .filter(|&n| self.node_reached(n))
-                .count(),
+            Walk::Components { .. } => {
+                (0..self.refs.node_component.len() as u32).into_par_iter().filter(|&n| self.node_reached(n)).count()
+            }
         }
     }
 

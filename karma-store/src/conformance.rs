@@ -34,7 +34,7 @@ macro_rules! conformance_tests {
             commit_checkout_and_log, racing_writers_conflict, as_of_times, param_history_and_lineage,
             diff_between_revisions, branches_and_tags, commits_write_only_changes, verify_sound_repository,
             concurrent_commits_lose_nothing, history_reads_race_commits, merge_branches, commit_a_delta,
-            damaged_index_chunk_is_reported_not_merged_over);
+            damaged_index_chunk_is_reported_not_merged_over, unstorable_values_are_refused_whole);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -281,6 +281,26 @@ pub fn commits_write_only_changes(b: impl Backend) {
     let written = object_bytes(repo.backend()) - before;
     assert!(written < one_change * 2, "a rebuilt graph with one change wrote {written} bytes, a change {one_change}");
     assert_eq!(repo.checkout(c.id).unwrap().root_hash(), rebuilt.root_hash());
+}
+
+/// A value nested deeper than a stored component may hold (128 lists) is
+/// refused by the commit with an error, and nothing of it is written; one
+/// at the limit is stored and read back.
+pub fn unstorable_values_are_refused_whole(b: impl Backend) {
+    let nested = |depth: usize| (0..depth).fold(Value::Int(1), |v, _| Value::List(vec![v]));
+    let repo = Repository::open(b).unwrap();
+    let prod = RefName::environment("prod").unwrap();
+    let mut g = platform(20);
+    g.set_param("Service/s3", "deep", nested(128)).unwrap();
+    let first = repo.commit(&prod, &g, info("at the limit", 1)).unwrap();
+    assert_eq!(repo.checkout(first.id).unwrap().root_hash(), g.root_hash());
+    let before = object_bytes(repo.backend());
+    g.set_param("Service/s4", "deep", nested(129)).unwrap();
+    let refused = repo.commit(&prod, &g, info("too deep", 2));
+    assert!(matches!(refused, Err(StoreError::Core(_))), "{refused:?}");
+    assert_eq!(repo.head(&prod).unwrap(), Some(first.id));
+    assert_eq!(object_bytes(repo.backend()), before);
+    assert!(repo.verify().unwrap().problems.is_empty());
 }
 
 pub fn verify_sound_repository(b: impl Backend) {

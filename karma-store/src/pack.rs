@@ -9,7 +9,7 @@
 //!
 //! A pack record's payload: the object count (u32 LE), the end offset of
 //! each object (u32 LE each, relative to the data), then the objects'
-//! bincode bytes. Objects need no checksum of their own: the pack's covers
+//! stored form (`TreeObject::encode_into`). Objects need no checksum of their own: the pack's covers
 //! them, and `Snapshot::load` checks every content hash against the root.
 
 use crate::error::{Result, StoreError};
@@ -60,7 +60,10 @@ impl PackWriter {
             self.seal();
         }
         let start = self.data.len();
-        encode(&mut self.data)?;
+        if let Err(e) = encode(&mut self.data) {
+            self.data.truncate(start);
+            return Err(e);
+        }
         let limit = if self.sealed.is_empty() { FIRST_PACK_BYTES } else { PACK_BYTES };
         if !self.ends.is_empty() && self.record_len() > limit {
             // It does not fit: it opens the next pack.
