@@ -18,6 +18,16 @@ use crate::value::{MAX_NESTING, OutputRef, Value};
 /// lengths, counts and integers; the stored form is the encoding itself).
 const DOMAIN: &str = "karma.component.v2";
 
+/// Writes a field map: its count, then each name followed by what `value`
+/// writes (what [`read_fields`] reads).
+fn write_fields<V>(c: &mut Canonical, fields: &FieldMap<V>, mut value: impl FnMut(&mut Canonical, &V)) {
+    c.len(fields.len());
+    for (name, v) in fields {
+        c.str(name);
+        value(c, v);
+    }
+}
+
 /// Reads a stored field map: a count, then each name (in strictly
 /// increasing order) followed by what `value` reads.
 fn read_fields<'a, V>(
@@ -239,25 +249,18 @@ impl Component {
     fn write_body(&self, c: &mut Canonical) {
         c.str(&self.kind).str(&self.name).str(self.key.as_str());
         c.var(self.version).i64(self.created.as_nanos()).i64(self.updated.as_nanos());
-        c.len(self.params.len());
-        for (name, p) in &self.params {
-            c.str(name).i64(p.changed_at.as_nanos());
+        write_fields(c, &self.params, |c, p| {
+            c.i64(p.changed_at.as_nanos());
             p.value.write_canonical(c);
-        }
-        c.len(self.outputs.len());
-        for (name, v) in &self.outputs {
-            c.str(name);
-            v.write_canonical(c);
-        }
-        c.len(self.runtime.len());
-        for (name, o) in &self.runtime {
-            c.str(name).i64(o.observed_at.as_nanos());
+        });
+        write_fields(c, &self.outputs, |c, v| v.write_canonical(c));
+        write_fields(c, &self.runtime, |c, o| {
+            c.i64(o.observed_at.as_nanos());
             o.value.write_canonical(c);
-        }
-        c.len(self.labels.len());
-        for (name, v) in &self.labels {
-            c.str(name).str(v);
-        }
+        });
+        write_fields(c, &self.labels, |c, v| {
+            c.str(v);
+        });
     }
 
     /// Appends its stored form to `out`: the bytes its
