@@ -782,9 +782,9 @@ where
     assemble(location, shift, stored, visitor, &mut |at, v: &mut L| load_node(at, shift + BITS, v))
 }
 
-/// Loads the trie under `location` with its root's child nodes loaded, and
-/// their Merkle hashes computed, on rayon's pool, each through its own fork
-/// of `visitor`.
+/// Loads the trie under `location` with its root's child nodes loaded (and
+/// hashed, as `assemble` hashes every node) on rayon's pool, each through
+/// its own fork of `visitor`.
 fn load_root_in_parallel<K, V, L>(location: u64, visitor: &mut L) -> Result<Loaded<K, V>, L::Error>
 where
     K: TrieKey,
@@ -801,14 +801,8 @@ where
             _ => None,
         })
         .collect();
-    let loaded: Vec<Result<Loaded<K, V>, L::Error>> = children
-        .into_par_iter()
-        .map(|(at, mut fork)| {
-            let loaded = load_node(at, BITS, &mut fork)?;
-            loaded.0.merkle();
-            Ok(loaded)
-        })
-        .collect();
+    let loaded: Vec<Result<Loaded<K, V>, L::Error>> =
+        children.into_par_iter().map(|(at, mut fork)| load_node(at, BITS, &mut fork)).collect();
     let mut loaded = loaded.into_iter();
     assemble(location, 0, stored, visitor, &mut |_, _| loaded.next().expect("one result per child node"))
 }
