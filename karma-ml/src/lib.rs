@@ -38,6 +38,7 @@
 mod adjacency;
 mod anomaly;
 mod connect;
+mod dense;
 mod drift;
 mod embed;
 mod error;
