@@ -47,6 +47,7 @@ mod paths;
 mod petgraph_impl;
 mod plan;
 mod query;
+mod radix;
 mod render;
 mod select;
 mod transform;

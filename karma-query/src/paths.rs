@@ -2,14 +2,14 @@
 //! simple paths, and every component on some path.
 
 use std::borrow::Cow;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 
 use karma_core::Key;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::radix::RadixHeap;
 use crate::select::Selector;
 use crate::traverse::{Direction, Traversal};
 use crate::view::{Csr, EdgeWeights, NodeId, View};
@@ -110,17 +110,18 @@ fn dijkstra_inner(
     let n = rows.offsets.len() - 1;
     let mut dist = vec![f64::INFINITY; n];
     let mut parent = vec![NodeId::MAX; n];
-    // A min-heap of (distance bits, node): non-negative floats order like
-    // their bit patterns, which compare as plain integers.
-    let mut heap: BinaryHeap<Reverse<(u64, NodeId)>> = BinaryHeap::new();
+    // A monotone queue of (distance bits, node): non-negative floats order
+    // like their bit patterns, and no relaxation goes below the distance
+    // just settled (weights are checked non-negative), so a radix heap serves.
+    let mut heap: RadixHeap<NodeId> = RadixHeap::new();
     for &s in sources {
         if !banned_node(s) {
             dist[s as usize] = 0.0;
             parent[s as usize] = s;
-            heap.push(Reverse((0.0f64.to_bits(), s)));
+            heap.push(0.0f64.to_bits(), s);
         }
     }
-    while let Some(Reverse((bits, u))) = heap.pop() {
+    while let Some((bits, u)) = heap.pop() {
         let d = f64::from_bits(bits);
         if d > dist[u as usize] {
             continue;
@@ -137,7 +138,7 @@ fn dijkstra_inner(
             if nd < dist[v as usize] {
                 dist[v as usize] = nd;
                 parent[v as usize] = u;
-                heap.push(Reverse((nd.to_bits(), v)));
+                heap.push(nd.to_bits(), v);
             }
         }
     }
