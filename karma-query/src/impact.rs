@@ -59,6 +59,11 @@ pub(crate) struct RefIndex {
     /// the components it reads outputs of.
     node_offsets: Vec<u32>,
     producers: Vec<NodeId>,
+    /// Per component: how many param nodes read it and no other component;
+    /// with `shared`, counts reached params from a reach's components.
+    sole_readers: Vec<u32>,
+    /// The param nodes that read more than one component.
+    shared: Vec<u32>,
 }
 
 impl RefIndex {
@@ -116,8 +121,16 @@ impl RefIndex {
         for i in 0..nodes.len() {
             node_offsets[i + 1] += node_offsets[i];
         }
-        this.node_offsets = node_offsets;
         this.producers = forward.into_iter().map(|(_, p)| p).collect();
+        this.sole_readers = vec![0; view.len()];
+        for (node, w) in node_offsets.windows(2).enumerate() {
+            match w[1] - w[0] {
+                0 => {}
+                1 => this.sole_readers[this.producers[w[0] as usize] as usize] += 1,
+                _ => this.shared.push(node as u32),
+            }
+        }
+        this.node_offsets = node_offsets;
         entries.par_sort_unstable();
         let n = view.len();
         let mut offsets = vec![0u32; n + 1];
@@ -265,6 +278,13 @@ impl ParamReach<'_> {
     pub fn len(&self) -> usize {
         match &self.walk {
             Walk::Params { order, .. } => order.len(),
+            // A param that reads one component is reached when that one is:
+            // sum those per reached component, then test the rest.
+            Walk::Components { reach, max_depth: None } => {
+                let sole: usize =
+                    reach.seen_ids().par_iter().map(|&c| self.refs.sole_readers[c as usize] as usize).sum();
+                sole + self.refs.shared.par_iter().filter(|&&n| self.node_reached(n)).count()
+            }
             Walk::Components { .. } => {
                 (0..self.refs.node_component.len() as u32).into_par_iter().filter(|&n| self.node_reached(n)).count()
             }

@@ -96,6 +96,11 @@ impl Reach {
         self.len() == 0
     }
 
+    /// Every node reached and every source, each once.
+    pub(crate) fn seen_ids(&self) -> &[NodeId] {
+        &self.order
+    }
+
     /// Whether `id` was reached or is a source.
     pub(crate) fn seen(&self, id: NodeId) -> bool {
         self.seen.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
@@ -214,8 +219,14 @@ impl Marks {
 pub(crate) struct EdgeFilter(Option<Vec<bool>>);
 
 impl EdgeFilter {
+    /// A filter for `kinds`; none when they include every kind some edge of
+    /// the view has, so that such a walk takes the unfiltered paths (no kind column
+    /// read per edge) — e.g. param impact's walk over reference edges in a
+    /// graph whose only edges are references.
     pub(crate) fn new(view: &View, kinds: Option<&[String]>) -> Self {
-        Self(kinds.map(|kinds| view.edge_kind_labels().iter().map(|k| kinds.iter().any(|w| w == k)).collect()))
+        let flags: Option<Vec<bool>> =
+            kinds.map(|kinds| view.edge_kind_labels().iter().map(|k| kinds.iter().any(|w| w == k)).collect());
+        Self(flags.filter(|flags| flags.iter().zip(view.edge_kinds_present()).any(|(&ok, &present)| present && !ok)))
     }
 
     #[inline]

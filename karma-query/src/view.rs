@@ -227,6 +227,8 @@ pub struct View {
     pub(crate) reverse: Csr,
     /// Reference edges by producer, for param-level impact; built on first use.
     pub(crate) refs: std::sync::OnceLock<crate::impact::RefIndex>,
+    /// Which edge kinds occur; found on first use.
+    kinds_present: std::sync::OnceLock<Vec<bool>>,
 }
 
 impl View {
@@ -293,6 +295,7 @@ impl View {
             forward,
             reverse,
             refs: std::sync::OnceLock::new(),
+            kinds_present: std::sync::OnceLock::new(),
         }
     }
 
@@ -422,6 +425,41 @@ impl View {
     /// Every edge-kind label this view knows.
     pub(crate) fn edge_kind_labels(&self) -> &[Name] {
         &self.edge_kind_names
+    }
+
+    /// Per edge kind id: whether some edge of the view has it (found by one
+    /// parallel pass over the kind column on first use, then kept).
+    pub(crate) fn edge_kinds_present(&self) -> &[bool] {
+        self.kinds_present.get_or_init(|| {
+            let mut present = vec![false; self.edge_kind_names.len()];
+            match &self.forward.kinds {
+                None => {
+                    if self.forward.edge_count() > 0 {
+                        present[DEPENDS_ON as usize] = true;
+                    }
+                }
+                Some(kinds) => {
+                    let seen = kinds
+                        .par_chunks(1 << 16)
+                        .map(|chunk| {
+                            let mut seen = vec![false; present.len()];
+                            for &k in chunk {
+                                seen[k as usize] = true;
+                            }
+                            seen
+                        })
+                        .reduce(
+                            || vec![false; present.len()],
+                            |mut a, b| {
+                                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                                a
+                            },
+                        );
+                    present = seen;
+                }
+            }
+            present
+        })
     }
 
     pub(crate) fn edge_kind_id(&self, kind: &EdgeKind) -> u16 {

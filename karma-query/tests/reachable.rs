@@ -100,3 +100,28 @@ fn unknown_start_is_a_typed_error() {
     let err = reachable(&View::new(&s), &key(7), Direction::Dependents, &Traversal::default()).unwrap_err();
     assert_eq!(err, QueryError::UnknownComponent { key: key(7) });
 }
+
+/// A filter that allows every kind the graph has walks like no filter; one
+/// that allows none of them walks nowhere, whichever kinds are absent.
+#[test]
+fn filters_over_the_kinds_a_graph_has() {
+    let walk = |edges: &[(usize, usize, bool)], only: &[&str]| {
+        let s = graph(4, edges);
+        let limits = Traversal { max_depth: None, edge_kinds: Some(only.iter().map(|k| (*k).to_string()).collect()) };
+        let got = reachable(&View::new(&s), &key(0), Direction::Dependencies, &limits).unwrap();
+        assert_eq!(
+            got.iter().map(|r| (r.key.clone(), r.depth)).collect::<BTreeMap<_, _>>(),
+            naive(&s, &key(0), Direction::Dependencies, &limits)
+        );
+        got.len()
+    };
+    let net_only = [(0, 1, true), (1, 2, true), (2, 3, true)];
+    let depends_only = [(0, 1, false), (1, 2, false), (2, 3, false)];
+    assert_eq!(walk(&net_only, &["net"]), 3);
+    assert_eq!(walk(&net_only, &["depends-on"]), 0);
+    assert_eq!(walk(&net_only, &["net", "depends-on"]), 3);
+    assert_eq!(walk(&depends_only, &["depends-on"]), 3);
+    assert_eq!(walk(&depends_only, &["net"]), 0);
+    assert_eq!(walk(&depends_only, &["reference"]), 0);
+    assert_eq!(walk(&[(0, 1, true), (1, 2, false), (2, 3, true)], &["net"]), 1);
+}
