@@ -656,7 +656,10 @@ impl Sage {
     /// Full-graph inference: every node's output.
     pub fn forward(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<Array2<f32>> {
         let n = adj.len();
-        self.layers[0].check_input(x, adj)?;
+        let Some(first) = self.layers.first() else {
+            return Err(MlError::Invalid("a model needs at least one layer".into()));
+        };
+        first.check_input(x, adj)?;
         if let Some(w) = self.layers.windows(2).find(|w| w[1].inputs() != w[0].outputs()) {
             return Err(MlError::Shape(format!(
                 "a layer of {} outputs feeds one of {} inputs",
@@ -667,7 +670,7 @@ impl Sage {
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
         let mut hidden: Option<Vec<f32>> = None;
-        let (last, rest) = self.layers.split_last().expect("a model has layers");
+        let (last, rest) = self.layers.split_last().expect("checked above");
         for layer in rest {
             let mut out = vec![0.0; n * layer.outputs()];
             layer.infer_into(hidden.as_deref().unwrap_or(xs), adj, true, &mut out);
@@ -680,6 +683,9 @@ impl Sage {
 
     /// The forward pass, keeping what [`backward`](Self::backward) needs.
     pub fn forward_cached(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<SageCache> {
+        if self.layers.is_empty() {
+            return Err(MlError::Invalid("a model needs at least one layer".into()));
+        }
         let mut inputs = vec![x.to_owned()];
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {

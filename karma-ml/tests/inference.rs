@@ -116,3 +116,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_model_without_layers_is_a_typed_error() {
+    let adj = Adjacency::from_edges(2, &[(0, 1)], Flow::SourceToTarget).unwrap();
+    let x = Array2::zeros((2, 3));
+    let empty = Sage { layers: Vec::new() };
+    assert!(matches!(empty.forward(x.view(), &adj), Err(karma_ml::MlError::Invalid(_))));
+    assert!(matches!(empty.forward_cached(x.view(), &adj), Err(karma_ml::MlError::Invalid(_))));
+    // Layers whose sizes do not chain are refused too.
+    let mut model = Sage::new(&[3, 4, 2], SageConfig::default(), 1).unwrap();
+    model.layers[1] = Sage::new(&[5, 2], SageConfig::default(), 1).unwrap().layers.remove(0);
+    assert!(matches!(model.forward(x.view(), &adj), Err(karma_ml::MlError::Shape(_))));
+}

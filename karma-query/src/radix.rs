@@ -16,14 +16,13 @@
 /// popped key.
 pub(crate) struct RadixHeap<V> {
     last: u64,
-    len: usize,
     buckets: [Vec<(u64, V)>; 65],
 }
 
 impl<V: Copy> RadixHeap<V> {
     /// An empty queue whose keys start at 0.
     pub(crate) fn new() -> Self {
-        Self { last: 0, len: 0, buckets: std::array::from_fn(|_| Vec::new()) }
+        Self { last: 0, buckets: std::array::from_fn(|_| Vec::new()) }
     }
 
     fn bucket(last: u64, key: u64) -> usize {
@@ -38,7 +37,6 @@ impl<V: Copy> RadixHeap<V> {
     pub(crate) fn push(&mut self, key: u64, value: V) {
         debug_assert!(key >= self.last, "a monotone queue got {key} after popping {}", self.last);
         self.buckets[Self::bucket(self.last, key)].push((key, value));
-        self.len += 1;
     }
 
     /// Removes an entry of the smallest key (among equal keys, any).
@@ -57,14 +55,13 @@ impl<V: Copy> RadixHeap<V> {
             moved.clear();
             self.buckets[i] = moved;
         }
-        self.len -= 1;
         self.buckets[0].pop()
     }
 
     /// Entries queued.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.buckets.iter().map(Vec::len).sum()
     }
 }
 
