@@ -220,9 +220,9 @@ pub(crate) struct EdgeFilter(Option<Vec<bool>>);
 
 impl EdgeFilter {
     /// A filter for `kinds`; none when they include every kind some edge of
-    /// the view has, so that such a walk takes the unfiltered paths (no kind column
-    /// read per edge) — e.g. param impact's walk over reference edges in a
-    /// graph whose only edges are references.
+    /// the view has, so that such a walk takes the unfiltered paths (no kind
+    /// column read per edge) — e.g. param impact's walk over reference edges
+    /// in a graph whose only edges are references.
     pub(crate) fn new(view: &View, kinds: Option<&[String]>) -> Self {
         let flags: Option<Vec<bool>> =
             kinds.map(|kinds| view.edge_kind_labels().iter().map(|k| kinds.iter().any(|w| w == k)).collect());

@@ -431,34 +431,28 @@ impl View {
     /// parallel pass over the kind column on first use, then kept).
     pub(crate) fn edge_kinds_present(&self) -> &[bool] {
         self.kinds_present.get_or_init(|| {
-            let mut present = vec![false; self.edge_kind_names.len()];
+            let kinds = self.edge_kind_names.len();
             match &self.forward.kinds {
-                None => {
-                    if self.forward.edge_count() > 0 {
-                        present[DEPENDS_ON as usize] = true;
-                    }
-                }
-                Some(kinds) => {
-                    let seen = kinds
-                        .par_chunks(1 << 16)
-                        .map(|chunk| {
-                            let mut seen = vec![false; present.len()];
-                            for &k in chunk {
-                                seen[k as usize] = true;
+                None => (0..kinds).map(|k| k == DEPENDS_ON as usize && self.forward.edge_count() > 0).collect(),
+                Some(column) => column
+                    .par_chunks(1 << 16)
+                    .map(|chunk| {
+                        let mut seen = vec![false; kinds];
+                        for &k in chunk {
+                            seen[k as usize] = true;
+                        }
+                        seen
+                    })
+                    .reduce(
+                        || vec![false; kinds],
+                        |mut a, b| {
+                            for (x, y) in a.iter_mut().zip(b) {
+                                *x |= y;
                             }
-                            seen
-                        })
-                        .reduce(
-                            || vec![false; present.len()],
-                            |mut a, b| {
-                                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
-                                a
-                            },
-                        );
-                    present = seen;
-                }
+                            a
+                        },
+                    ),
             }
-            present
         })
     }
 
