@@ -281,7 +281,13 @@ impl SageConv {
         if d_out == 0 {
             return;
         }
-        let (_, source) = self.project(ArrayView2::from_shape((n, d_in), xs).expect("checked by the caller"));
+        // Inference needs the projected messages only after their ReLU,
+        // applied in place (the training pass also keeps them before it).
+        let source = self.project.as_ref().map(|p| {
+            let mut src = p.forward(ArrayView2::from_shape((n, d_in), xs).expect("checked by the caller"));
+            src.mapv_inplace(|v| v.max(0.0));
+            src
+        });
         let messages = source.as_ref().map_or(xs, |s| s.as_slice().expect("standard layout"));
         let weights = self.weights();
         let aggregation = self.aggregation;
