@@ -201,12 +201,12 @@ impl Reach {
 
 /// A search's per-node state, shared by its levels: the visited bits, and
 /// the node each node was reached from.
-struct Marks {
+struct Marks<'a> {
     visited: Vec<AtomicU64>,
-    parent: Vec<AtomicU32>,
+    parent: &'a [AtomicU32],
 }
 
-impl Marks {
+impl Marks<'_> {
     /// Records that `v` was reached from `u` (its visited bit is the
     /// caller's).
     #[inline]
@@ -250,11 +250,13 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
     let filter = EdgeFilter::new(view, limits.edge_kinds.as_deref());
     let n = view.len();
     let words = n.div_ceil(64);
-    let marks = Marks {
-        visited: (0..words).map(|_| AtomicU64::new(0)).collect(),
-        parent: (0..n).into_par_iter().map(|_| AtomicU32::new(0)).collect(),
-    };
-    let mut order: Vec<NodeId> = Vec::new();
+    // Zeroed by the allocator (fresh pages need no writing), and handed to
+    // the result as it is rather than converted from atomics at the end.
+    let mut parent: Vec<NodeId> = vec![0; n];
+    let marks = Marks { visited: (0..words).map(|_| AtomicU64::new(0)).collect(), parent: as_atomic(&mut parent) };
+    // Room for every node: a wide search does not copy its list as it grows
+    // (the pages it does not reach are never touched).
+    let mut order: Vec<NodeId> = Vec::with_capacity(n);
     for &s in sources {
         if marks.visited[s as usize / 64].fetch_or(1 << (s % 64), Relaxed) & (1 << (s % 64)) == 0 {
             marks.reach(s, s);
@@ -312,13 +314,22 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
             frontier = next;
         }
     }
-    Reach {
-        order,
-        levels,
-        parent: marks.parent.into_iter().map(AtomicU32::into_inner).collect(),
-        seen: marks.visited.into_iter().map(AtomicU64::into_inner).collect(),
-        depth: OnceLock::new(),
-    }
+    let seen = marks.visited.into_iter().map(AtomicU64::into_inner).collect();
+    order.shrink_to_fit();
+    Reach { order, levels, parent, seen, depth: OnceLock::new() }
+}
+
+/// `values` as atomics, for the levels that store into them from several
+/// threads.
+#[allow(unsafe_code)]
+fn as_atomic(values: &mut [u32]) -> &[AtomicU32] {
+    const { assert!(size_of::<AtomicU32>() == size_of::<u32>() && align_of::<AtomicU32>() == align_of::<u32>()) };
+    // SAFETY: `AtomicU32` has the same bit validity as `u32` (its
+    // documentation), and the assertion above proves their sizes and
+    // alignments equal on this target, so each `u32` of the slice is a valid, aligned
+    // `AtomicU32`. The exclusive borrow of `values` lasts as long as the
+    // returned slice, so no access other than through the atomics overlaps.
+    unsafe { std::slice::from_raw_parts(values.as_mut_ptr().cast::<AtomicU32>(), values.len()) }
 }
 
 fn top_down_step(
@@ -326,7 +337,7 @@ fn top_down_step(
     filter: &EdgeFilter,
     frontier: &[NodeId],
     frontier_edges: usize,
-    marks: &Marks,
+    marks: &Marks<'_>,
 ) -> Vec<NodeId> {
     if frontier.len() < PARALLEL_FRONTIER {
         return top_down_flat(out, filter, frontier, frontier_edges, marks);
@@ -369,7 +380,7 @@ fn top_down_flat(
     filter: &EdgeFilter,
     frontier: &[NodeId],
     frontier_edges: usize,
-    marks: &Marks,
+    marks: &Marks<'_>,
 ) -> Vec<NodeId> {
     let (mut next, mut from) = (Vec::new(), Vec::new());
     let edges = gather(out, filter, frontier, frontier_edges, (&mut next, &mut from));
@@ -533,7 +544,7 @@ fn bottom_up_step(
     inn: &Csr,
     filter: &EdgeFilter,
     frontier: &[u64],
-    marks: &Marks,
+    marks: &Marks<'_>,
 ) -> (Vec<u64>, usize, u64) {
     let n = marks.parent.len();
     let mut next = vec![0u64; frontier.len()];
