@@ -167,12 +167,13 @@ impl Snapshot {
         self.edges.shards().map(|shard| shard.map(|(from, set)| (from, set.iter().map(|(id, _)| id))))
     }
 
-    /// [`component_arcs`](Self::component_arcs) split into up to 32
-    /// disjoint parts, to be walked from several threads.
+    /// [`component_arcs`](Self::component_arcs) with their keys, split into
+    /// up to 32 disjoint parts, to be walked from several threads. The keys
+    /// are stored inline in the trie, so reading them reads no component.
     pub fn component_arcs_sharded(
         &self,
-    ) -> impl Iterator<Item = impl Iterator<Item = &Arc<Component>> + Send + '_> + '_ {
-        self.components.shards().map(|shard| shard.map(|(_, c)| c))
+    ) -> impl Iterator<Item = impl Iterator<Item = (&Key, &Arc<Component>)> + Send + '_> + '_ {
+        self.components.shards()
     }
 
     /// Every edge, sorted by (from, to, kind).

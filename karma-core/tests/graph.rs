@@ -254,7 +254,14 @@ fn sharded_walks_yield_every_component_and_edge_once() {
         }
     }
     let s = g.snapshot();
-    let mut components: Vec<String> = s.component_arcs_sharded().flatten().map(|c| c.key().to_string()).collect();
+    let mut components: Vec<String> = s
+        .component_arcs_sharded()
+        .flatten()
+        .map(|(k, c)| {
+            assert_eq!(k, c.key());
+            c.key().to_string()
+        })
+        .collect();
     assert!(s.component_arcs_sharded().count() > 1);
     components.sort();
     let mut want: Vec<String> = s.components().map(|c| c.key().to_string()).collect();

@@ -171,7 +171,7 @@ fn scan(snapshot: &Snapshot, tolerance: Option<&Tolerance>, stale: bool) -> Drif
             let mut shard = shard.peekable();
             while shard.peek().is_some() {
                 group.clear();
-                group.extend(shard.by_ref().take(TOUCH));
+                group.extend(shard.by_ref().take(TOUCH).map(|(_, c)| c));
                 touch(&group);
                 for c in &group {
                     let c: &Component = c;

@@ -1,6 +1,7 @@
 //! A read-optimised view of a snapshot: dense ids and CSR adjacency.
 
-use std::sync::{Arc, Mutex};
+use std::ptr::NonNull;
+use std::sync::Mutex;
 
 use karma_core::{Component, Edge, EdgeKind, Key, Name, SmolStr, Snapshot, Value};
 use rayon::prelude::*;
@@ -195,8 +196,8 @@ impl Bucketed {
 /// A read-optimised, immutable view of a [`Snapshot`]: components as dense
 /// `u32` ids in key order, forward (what each depends on) and reverse (what
 /// depends on it) adjacency as compressed sparse rows, and kind and label
-/// columns. Built in parallel; cheap to share (`Arc` components, the
-/// snapshot itself is a persistent structure).
+/// columns. Built in parallel; cheap to share (the components are the
+/// snapshot's own, and the snapshot is a persistent structure).
 ///
 /// The view implements petgraph's visit traits (edges point from dependent
 /// to dependency), so petgraph's algorithms run on it directly.
@@ -217,7 +218,8 @@ impl Bucketed {
 #[derive(Clone, Debug)]
 pub struct View {
     snapshot: Snapshot,
-    components: Vec<Arc<Component>>,
+    /// By id; the snapshot above keeps them alive (see [`Held`]).
+    components: Vec<Held>,
     kind_of: Vec<u32>,
     kind_names: Vec<Name>,
     labels_of: Vec<u32>,
@@ -235,14 +237,14 @@ impl View {
     /// Builds the view of `snapshot`, in parallel on rayon's pool.
     pub fn new(snapshot: &Snapshot) -> Self {
         // Components in key order, read from every shard of the trie in
-        // parallel with what the columns need; keys are compared inline.
+        // parallel; keys are compared inline.
         let mut entries = component_entries(snapshot);
         // By the keys' first sixteen bytes as one big-endian number (which
         // orders like the bytes), the keys themselves only on a tie.
         entries.par_sort_unstable_by(|a, b| a.3.cmp(&b.3).then_with(|| a.0.cmp(&b.0)));
         let n = entries.len();
         let index = KeyIndex::new(entries.iter().map(|(k, h, _, _)| (k, *h)));
-        let mut components: Vec<Arc<Component>> = entries.into_iter().map(|(_, _, c, _)| c).collect();
+        let mut components: Vec<Held> = entries.into_iter().map(|(_, _, c, _)| c).collect();
         components.shrink_to_fit();
         // The two columns at once, one per core.
         let ((kind_of, kind_names), (labels_of, label_sets)) = rayon::join(
@@ -326,7 +328,7 @@ impl View {
 
     /// The id of `key` (a binary search: ids are in key order).
     pub fn id(&self, key: &Key) -> Option<NodeId> {
-        self.components.binary_search_by(|c| c.key().cmp(key)).ok().map(|i| i as NodeId)
+        self.components.binary_search_by(|c| c.get().key().cmp(key)).ok().map(|i| i as NodeId)
     }
 
     /// The id of `key`, or [`QueryError::UnknownComponent`].
@@ -336,12 +338,12 @@ impl View {
 
     /// The component `id`.
     pub fn component(&self, id: NodeId) -> &Component {
-        &self.components[id as usize]
+        self.components[id as usize].get()
     }
 
     /// The key of `id`.
     pub fn key(&self, id: NodeId) -> &Key {
-        self.components[id as usize].key()
+        self.components[id as usize].get().key()
     }
 
     /// The kind of `id`.
@@ -367,7 +369,7 @@ impl View {
     /// Heap bytes the view itself holds (the components and the snapshot
     /// are shared, not counted).
     pub fn heap_bytes(&self) -> usize {
-        self.components.capacity() * size_of::<Arc<Component>>()
+        self.components.capacity() * size_of::<Held>()
             + self.kind_of.capacity() * 4
             + self.labels_of.capacity() * 4
             + self.forward.heap_bytes()
@@ -407,7 +409,7 @@ impl View {
 
     /// A hash index from key to id, for bulk lookups.
     pub(crate) fn key_index(&self) -> KeyIndex {
-        KeyIndex::new(self.components.iter().map(|c| (c.key(), c.key().stable_hash())))
+        KeyIndex::new(self.components.iter().map(|c| (c.get().key(), key_hash(c.get().key()))))
     }
 
     pub(crate) fn adjacency(&self, direction: crate::Direction) -> (&Csr, &Csr) {
@@ -490,30 +492,66 @@ impl View {
 /// each row, and the rows packed as `target << 16 | kind`.
 type ShardRows = (Vec<(NodeId, u32, u32)>, Vec<u64>);
 
-/// Every component with its key, the key's stable hash and its sort prefix
-/// ([`sort_prefix`]), read from every shard of the trie in parallel, a few
-/// components at a time: each is read once before any is copied, so their
-/// cache misses overlap rather than queue (the build is bound by memory
-/// latency, not work).
-fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Arc<Component>, u128)> {
+/// Every component with its key, the key's hash ([`key_hash`]) and its sort
+/// prefix ([`sort_prefix`]), read from every shard of the trie in parallel.
+fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Held, u128)> {
     let shards: Vec<_> = snapshot.component_arcs_sharded().collect();
+    // The keys are the trie's own (inline in its nodes): no component is
+    // read here, nor its reference count touched.
     shards
         .into_par_iter()
         .flat_map_iter(|shard| {
-            let mut shard = shard.peekable();
-            let (mut out, mut batch) = (Vec::new(), Vec::with_capacity(AHEAD));
-            while shard.peek().is_some() {
-                batch.clear();
-                batch.extend(shard.by_ref().take(AHEAD));
-                std::hint::black_box(batch.iter().fold(0usize, |acc, c| acc ^ c.key().as_str().len()));
-                out.extend(batch.iter().map(|c| {
-                    let key = c.key();
-                    (key.clone(), key.stable_hash(), Arc::clone(c), sort_prefix(key.as_str()))
-                }));
-            }
-            out
+            shard.map(|(key, c)| (key.clone(), key_hash(key), Held(NonNull::from(&**c)), sort_prefix(key.as_str())))
         })
         .collect()
+}
+
+/// A component of a view's own snapshot, held by address: a view of a
+/// million components would otherwise add and drop a million counted
+/// references, each a cache miss and an atomic operation, when it is built
+/// and dropped.
+///
+/// Sound because a `Held` only ever lives in [`View::components`] (it is
+/// private, neither `Copy` nor handed out), beside [`View::snapshot`], the
+/// clone of the snapshot it was taken from: that clone keeps every node of
+/// its tries, so every `Arc<Component>` in them, alive and unchanged for as
+/// long as the view lives (a snapshot is persistent: a node shared with
+/// another version is copied before it is changed, never changed in place,
+/// and the view never changes its own). Cloning a view clones both.
+#[derive(Clone)]
+struct Held(NonNull<Component>);
+
+// SAFETY: a `Held` is only dereferenced to a shared `&Component` (in
+// `Held::get`), so sending or sharing it across threads is sending or
+// sharing a `&Component`, which is allowed when `Component: Sync`, asserted
+// at compile time below.
+#[allow(unsafe_code)]
+unsafe impl Send for Held {}
+// SAFETY: as for `Send` above.
+#[allow(unsafe_code)]
+unsafe impl Sync for Held {}
+
+const _: () = {
+    const fn shared_between_threads<T: Sync + Send>() {}
+    shared_between_threads::<Component>();
+};
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl Held {
+    /// The component, borrowed for as long as the `Held` (so for no longer
+    /// than the view holding it).
+    #[allow(unsafe_code)]
+    fn get(&self) -> &Component {
+        // SAFETY: the pointer came from an `Arc<Component>` that the view's
+        // snapshot keeps alive and unchanged while the view, and so this
+        // borrow of one of its `Held`s, lives (see the type's documentation).
+        unsafe { self.0.as_ref() }
+    }
 }
 
 /// The forward rows from the shards' rows: offsets by source id, then every
@@ -623,9 +661,9 @@ fn shard_rows<'a, E: Iterator<Item = &'a karma_core::EdgeId>>(
         targets.clear();
         hashes.clear();
         for (from, edges) in &mut batch {
-            hashes.push(from.stable_hash());
+            hashes.push(key_hash(from));
             let first = targets.len();
-            targets.extend(edges.map(|e| (&e.to, &e.kind, e.to.stable_hash())));
+            targets.extend(edges.map(|e| (&e.to, &e.kind, key_hash(&e.to))));
             counts.push(targets.len() - first);
         }
         hashes.extend(targets.iter().map(|t| t.2));
@@ -650,13 +688,14 @@ fn shard_rows<'a, E: Iterator<Item = &'a karma_core::EdgeId>>(
 
 /// `components` in order, each run of [`AHEAD`] first read a little (kind,
 /// first label) so their cache misses overlap.
-fn read_ahead(components: &[Arc<Component>]) -> impl Iterator<Item = &Arc<Component>> {
+fn read_ahead(components: &[Held]) -> impl Iterator<Item = &Component> {
     components.chunks(AHEAD).flat_map(|chunk| {
         let sink = chunk
             .iter()
+            .map(Held::get)
             .fold(0usize, |acc, c| acc ^ c.kind().len() ^ c.labels().iter().next().map_or(0, |(name, _)| name.len()));
         std::hint::black_box(sink);
-        chunk.iter()
+        chunk.iter().map(Held::get)
     })
 }
 
@@ -757,7 +796,7 @@ impl KeyIndex {
     /// keys known to be in the view (edge endpoints of its snapshot).
     #[inline]
     pub(crate) fn get(&self, key: &Key) -> Option<NodeId> {
-        self.get_hashed(key, key.stable_hash())
+        self.get_hashed(key, key_hash(key))
     }
 
     #[inline]
@@ -767,6 +806,33 @@ impl KeyIndex {
             other => other,
         }
     }
+}
+
+/// A key's hash for the view's transient key index, eight bytes at a time.
+/// (`Key::stable_hash`, which the store persists, goes a byte at a time;
+/// this index is never stored, so any good 64-bit hash serves.)
+#[inline]
+fn key_hash(key: &Key) -> u64 {
+    const MUL: u64 = 0xff51_afd7_ed55_8ccd;
+    let bytes = key.as_str().as_bytes();
+    let mut h = (bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        h = (h ^ u64::from_le_bytes(chunk.try_into().expect("eight bytes"))).wrapping_mul(MUL).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(MUL).rotate_left(29);
+    }
+    // The finaliser of MurmurHash3, so the low bits (the table's slot) mix
+    // all of the key.
+    h ^= h >> 33;
+    h = h.wrapping_mul(MUL);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 fn edge_kind_id(names: &[Name], kind: &EdgeKind) -> u16 {
@@ -837,6 +903,47 @@ fn intern<T: std::hash::Hash + Eq + Clone>(values: impl Iterator<Item = T>) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The view reads its components through addresses ([`Held`]): they
+    /// must stay the snapshot's as it was, whatever happens to the graph and
+    /// to every other handle on that snapshot, on any thread.
+    #[test]
+    fn held_components_outlive_the_graph_and_cross_threads() {
+        use karma_core::Graph;
+        let mut g = Graph::new();
+        for i in 0..200 {
+            g.insert(Component::new("Service", &format!("s{i:03}")).unwrap().with_param("replicas", i64::from(i)))
+                .unwrap();
+        }
+        let snapshot = g.snapshot();
+        let view = View::new(&snapshot);
+        // Change, remove and replace every component, then drop every
+        // other handle on the snapshot the view was built from.
+        for i in 0..200 {
+            let key: Key = format!("Service/s{i:03}").parse().unwrap();
+            g.remove(&key, karma_core::Removal::Restrict).unwrap();
+            g.insert(Component::new("Database", &format!("s{i:03}")).unwrap()).unwrap();
+        }
+        drop(snapshot);
+        drop(g);
+        let copy = view.clone();
+        drop(view);
+        let seen = std::thread::spawn(move || {
+            (0..copy.len() as NodeId)
+                .map(|id| {
+                    let c = copy.component(id);
+                    assert_eq!(copy.id(c.key()), Some(id));
+                    (c.key().to_string(), c.kind().to_string(), c.param("replicas").map(|p| p.value.clone()))
+                })
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+        let expected: Vec<_> = (0..200)
+            .map(|i| (format!("Service/s{i:03}"), "Service".to_owned(), Some(Value::Int(i64::from(i)))))
+            .collect();
+        assert_eq!(seen, expected);
+    }
 
     #[test]
     fn hash_slots_probe_past_taken_slots_and_wrap_around() {
