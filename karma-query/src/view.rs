@@ -997,6 +997,23 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Every indexed key is found with its id, however its hash
+        /// collides with others' (whole hashes, home slots, probe paths).
+        #[test]
+        fn key_index_finds_every_key(
+            hashes in proptest::collection::vec(0u64..96, 0..200),
+            spread in 0u32..60,
+        ) {
+            let keys: Vec<Key> = (0..hashes.len()).map(|i| format!("K/k{i}").parse().unwrap()).collect();
+            // Small hashes collide often, and share home slots when not
+            // shifted up.
+            let hashes: Vec<u64> = hashes.iter().map(|h| h << spread).collect();
+            let index = KeyIndex::new(keys.iter().zip(hashes.iter().copied()));
+            for (i, (k, &h)) in keys.iter().zip(&hashes).enumerate() {
+                proptest::prop_assert_eq!(index.get_hashed(k, h), Some(i as NodeId));
+            }
+        }
+
         /// The blocked transpose, with blocks as small as one node, equals
         /// the transpose taken from the sorted, reversed edge list.
         #[test]
