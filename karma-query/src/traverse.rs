@@ -326,9 +326,10 @@ fn as_atomic(values: &mut [u32]) -> &[AtomicU32] {
     const { assert!(size_of::<AtomicU32>() == size_of::<u32>() && align_of::<AtomicU32>() == align_of::<u32>()) };
     // SAFETY: `AtomicU32` has the same bit validity as `u32` (its
     // documentation), and the assertion above proves their sizes and
-    // alignments equal on this target, so each `u32` of the slice is a valid, aligned
-    // `AtomicU32`. The exclusive borrow of `values` lasts as long as the
-    // returned slice, so no access other than through the atomics overlaps.
+    // alignments equal on this target, so each `u32` of the slice is a
+    // valid, aligned `AtomicU32`. The exclusive borrow of `values` lasts as
+    // long as the returned slice, so no access other than through the
+    // atomics overlaps.
     unsafe { std::slice::from_raw_parts(values.as_mut_ptr().cast::<AtomicU32>(), values.len()) }
 }
 

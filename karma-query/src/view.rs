@@ -517,7 +517,9 @@ fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Held, u128)> {
 /// its tries, so every `Arc<Component>` in them, alive and unchanged for as
 /// long as the view lives (a snapshot is persistent: a node shared with
 /// another version is copied before it is changed, never changed in place,
-/// and the view never changes its own). Cloning a view clones both.
+/// and the view never changes its own). Cloning a view clones both. While
+/// a view is being built, the snapshot it is built from, borrowed for the
+/// whole build, keeps them alive the same way.
 #[derive(Clone)]
 struct Held(NonNull<Component>);
 
