@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::hash::{Canonical, ContentHash};
 use crate::key::{Key, Name};
 use crate::schema::Schema;
-use crate::trie::{Trie, TrieKey, TrieValue};
+use crate::trie::{NestedShard, Trie, TrieKey, TrieValue};
 
 impl TrieKey for Key {
     fn trie_hash(&self) -> u64 {
@@ -164,7 +164,7 @@ impl Snapshot {
     pub fn edge_ids_by_source_sharded(
         &self,
     ) -> impl Iterator<Item = impl Iterator<Item = (&Key, impl Iterator<Item = &EdgeId> + '_)> + Send + '_> + '_ {
-        self.edges.shards().map(|shard| shard.map(|(from, set)| (from, set.iter().map(|(id, _)| id))))
+        self.edges.shards().map(|shard| NestedShard::new(shard).map(|(from, set)| (from, set.map(|(id, _)| id))))
     }
 
     /// [`component_arcs`](Self::component_arcs) with their keys, split into

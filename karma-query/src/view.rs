@@ -239,24 +239,28 @@ impl View {
         // Components in key order, read from every shard of the trie in
         // parallel; keys are compared inline.
         let mut entries = component_entries(snapshot);
-        // By the keys' first sixteen bytes as one big-endian number (which
-        // orders like the bytes), the keys themselves only on a tie.
-        entries.par_sort_unstable_by(|a, b| a.3.cmp(&b.3).then_with(|| a.0.cmp(&b.0)));
+        // By the keys' first sixteen bytes as two big-endian numbers (which
+        // order like the bytes), the keys themselves only on a tie.
+        entries.par_sort_unstable_by(|a, b| a.3.cmp(&b.3).then_with(|| a.0.cmp(b.0)));
         let n = entries.len();
-        let index = KeyIndex::new(entries.iter().map(|(k, h, _, _)| (k, *h)));
-        let mut components: Vec<Held> = entries.into_iter().map(|(_, _, c, _)| c).collect();
-        components.shrink_to_fit();
-        // The two columns at once, one per core.
-        let ((kind_of, kind_names), (labels_of, label_sets)) = rayon::join(
-            || intern(read_ahead(&components).map(|c| c.kind().clone())),
+        let components: Vec<Held> = entries.iter().map(|(_, _, c, _)| c.clone()).collect();
+        // The key index (one core) while the two columns are interned (one
+        // each): three passes of about the same length.
+        let (index, ((kind_of, kind_names), (labels_of, label_sets))) = rayon::join(
+            || KeyIndex::new(entries.iter().map(|&(k, h, _, _)| (k, h))),
             || {
-                intern(
-                    read_ahead(&components)
-                        .map(|c| c.labels().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()),
+                rayon::join(
+                    || intern(read_ahead(&components).map(|c| c.kind().clone())),
+                    || {
+                        intern(
+                            read_ahead(&components)
+                                .map(|c| c.labels().iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>()),
+                        )
+                    },
                 )
             },
         );
-
+        drop(entries);
         // Edges, from every shard of the edge trie in parallel: each source's
         // row is sorted by (target, kind) where it is read, then rows are
         // placed by source id. A row entry packs `target << 16 | kind`.
@@ -494,14 +498,14 @@ type ShardRows = (Vec<(NodeId, u32, u32)>, Vec<u64>);
 
 /// Every component with its key, the key's hash ([`key_hash`]) and its sort
 /// prefix ([`sort_prefix`]), read from every shard of the trie in parallel.
-fn component_entries(snapshot: &Snapshot) -> Vec<(Key, u64, Held, u128)> {
+fn component_entries(snapshot: &Snapshot) -> Vec<(&Key, u64, Held, [u64; 2])> {
     let shards: Vec<_> = snapshot.component_arcs_sharded().collect();
     // The keys are the trie's own (inline in its nodes): no component is
     // read here, nor its reference count touched.
     shards
         .into_par_iter()
         .flat_map_iter(|shard| {
-            shard.map(|(key, c)| (key.clone(), key_hash(key), Held(NonNull::from(&**c)), sort_prefix(key.as_str())))
+            shard.map(|(key, c)| (key, key_hash(key), Held(NonNull::from(&**c)), sort_prefix(key.as_str())))
         })
         .collect()
 }
@@ -625,14 +629,19 @@ fn split_at_bounds<'a, T>(data: &'a mut [T], bounds: &[usize]) -> Vec<&'a mut [T
         .collect()
 }
 
-/// The first sixteen bytes of `key` (zero-padded) as a big-endian number:
-/// keys with different prefixes compare as these numbers do, so a sort
-/// compares whole keys only when two share all sixteen.
-fn sort_prefix(key: &str) -> u128 {
+/// The first sixteen bytes of `key` (zero-padded) as two big-endian
+/// numbers: keys with different prefixes compare as these pairs do, so a
+/// sort compares whole keys only when two share all sixteen. (Two `u64`s
+/// rather than a `u128`, which would align each sorted entry to 16 bytes.)
+fn sort_prefix(key: &str) -> [u64; 2] {
     let mut bytes = [0u8; 16];
     let len = key.len().min(16);
     bytes[..len].copy_from_slice(&key.as_bytes()[..len]);
-    u128::from_be_bytes(bytes)
+    let (high, low) = bytes.split_at(8);
+    [
+        u64::from_be_bytes(high.try_into().expect("eight bytes")),
+        u64::from_be_bytes(low.try_into().expect("eight bytes")),
+    ]
 }
 
 /// One shard's edge rows: for each source, its targets' ids packed with
@@ -644,22 +653,16 @@ fn shard_rows<'a, E: Iterator<Item = &'a karma_core::EdgeId>>(
     capacity: usize,
 ) -> ShardRows {
     let (mut groups, mut items) = (Vec::new(), Vec::with_capacity(capacity));
-    // Sources a few at a time: their edge sets are opened and their first
-    // ids read before any is worked on, so the cache misses overlap rather
-    // than queue (the build is bound by memory latency).
-    let mut shard = shard.map(|(from, edges)| (from, edges.peekable())).peekable();
+    // Sources a few at a time (the snapshot's walk already fetches their
+    // edge sets ahead): the batch's keys are hashed and their index slots
+    // read before any is looked up, so the cache misses overlap rather than
+    // queue (the build is bound by memory latency).
+    let mut shard = shard.peekable();
     let mut batch = Vec::with_capacity(AHEAD);
     let (mut targets, mut hashes, mut counts) = (Vec::new(), Vec::new(), Vec::new());
     while shard.peek().is_some() {
         batch.clear();
         batch.extend(shard.by_ref().take(AHEAD));
-        let mut sink = 0usize;
-        for (_, edges) in &mut batch {
-            sink ^= edges.peek().map_or(0, |e| e.to.as_str().len());
-        }
-        std::hint::black_box(sink);
-        // Then the batch's keys are hashed and their index slots read before
-        // any is looked up, for the same reason.
         targets.clear();
         hashes.clear();
         for (from, edges) in &mut batch {
