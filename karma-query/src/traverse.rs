@@ -270,6 +270,10 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
     // Edges out of the frontier (while it is a list).
     let mut frontier_edges = explored;
     let mut bottom_up: Option<Vec<u64>> = None;
+    // A narrow level's edge lists, and the frontier before last, kept from
+    // level to level: a long, narrow search (a thousand levels) allocates
+    // and zeroes nothing per level.
+    let (mut scratch, mut spare) = ((Vec::new(), Vec::new()), Vec::new());
     loop {
         if limits.max_depth.is_some_and(|m| levels.len() - 2 >= m as usize) {
             break;
@@ -303,7 +307,15 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
                 continue;
             }
             let edges = usize::try_from(frontier_edges).unwrap_or(usize::MAX);
-            let next = top_down_step(out, &filter, &frontier, edges, &marks);
+            let next = if frontier.len() < PARALLEL_FRONTIER {
+                let k = top_down_flat(out, &filter, &frontier, edges, &marks, &mut scratch);
+                let mut next = std::mem::take(&mut spare);
+                next.clear();
+                next.extend_from_slice(&scratch.0[..k]);
+                next
+            } else {
+                top_down_step(out, &filter, &frontier, &marks)
+            };
             if next.is_empty() {
                 break;
             }
@@ -311,7 +323,7 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
             levels.push(order.len());
             frontier_edges = touch_rows(out, &next);
             explored += frontier_edges;
-            frontier = next;
+            spare = std::mem::replace(&mut frontier, next);
         }
     }
     let seen = marks.visited.into_iter().map(AtomicU64::into_inner).collect();
@@ -333,16 +345,7 @@ fn as_atomic(values: &mut [u32]) -> &[AtomicU32] {
     unsafe { std::slice::from_raw_parts(values.as_mut_ptr().cast::<AtomicU32>(), values.len()) }
 }
 
-fn top_down_step(
-    out: &Csr,
-    filter: &EdgeFilter,
-    frontier: &[NodeId],
-    frontier_edges: usize,
-    marks: &Marks<'_>,
-) -> Vec<NodeId> {
-    if frontier.len() < PARALLEL_FRONTIER {
-        return top_down_flat(out, filter, frontier, frontier_edges, marks);
-    }
+fn top_down_step(out: &Csr, filter: &EdgeFilter, frontier: &[NodeId], marks: &Marks<'_>) -> Vec<NodeId> {
     frontier
         .par_chunks(256)
         .map(|chunk| {
@@ -375,16 +378,18 @@ fn top_down_step(
 /// edge's target and source are written back at slot `k` of the same lists,
 /// and `k` advances only when the target was unseen, so a seen target is
 /// overwritten by the next edge. Parents are then stored for the `k` new
-/// nodes alone: the first edge to reach a node wins.
+/// nodes alone: the first edge to reach a node wins. The lists are the
+/// caller's, kept between levels; the new nodes are the first `k` (returned)
+/// of the first.
 fn top_down_flat(
     out: &Csr,
     filter: &EdgeFilter,
     frontier: &[NodeId],
     frontier_edges: usize,
     marks: &Marks<'_>,
-) -> Vec<NodeId> {
-    let (mut next, mut from) = (Vec::new(), Vec::new());
-    let edges = gather(out, filter, frontier, frontier_edges, (&mut next, &mut from));
+    (next, from): &mut (Vec<NodeId>, Vec<NodeId>),
+) -> usize {
+    let edges = gather(out, filter, frontier, frontier_edges, (next, from));
     let mut k = 0usize;
     for i in 0..edges {
         let (v, u) = (next[i], from[i]);
@@ -397,11 +402,10 @@ fn top_down_flat(
         from[k] = u;
         k += ((!word >> b) & 1) as usize;
     }
-    next.truncate(k);
-    for (&v, &u) in next.iter().zip(&from) {
+    for (&v, &u) in next[..k].iter().zip(&from[..k]) {
         marks.reach(v, u);
     }
-    next
+    k
 }
 
 /// The edges out of `nodes`, a level's new nodes. Reading them also brings
@@ -505,8 +509,12 @@ fn gather(
     frontier_edges: usize,
     (targets, sources): (&mut Vec<NodeId>, &mut Vec<NodeId>),
 ) -> usize {
-    targets.resize(frontier_edges + GATHER, 0);
-    sources.resize(frontier_edges + GATHER, 0);
+    // Buffers kept from level to level: grown, never shrunk (nor refilled).
+    let room = frontier_edges + GATHER;
+    if targets.len() < room {
+        targets.resize(room, 0);
+        sources.resize(room, 0);
+    }
     let mut p = 0;
     if filter.0.is_some() {
         for &u in frontier {
