@@ -64,7 +64,7 @@ const BETA: u64 = 24;
 
 /// The result of a breadth-first traversal: the nodes it reached, level by
 /// level, and for every one the node it was reached from. Compact (about
-/// two `u32` per node, plus a bit); paths are rebuilt on demand.
+/// two `u32` per node); paths are rebuilt on demand.
 ///
 /// The search records no per-node depth: a node's depth is its level,
 /// which [`Reach::ids`] and [`Reach::to_reached`] read off the level
@@ -76,11 +76,10 @@ pub struct Reach {
     order: Vec<NodeId>,
     /// Level `d` is `order[levels[d]..levels[d + 1]]`; level 0 the sources.
     levels: Vec<usize>,
-    /// The node each reached node was reached from (a source: itself);
-    /// unspecified for the others.
+    /// One more than the node each reached node was reached from (a
+    /// source: itself); zero for the others, so that a fresh, zeroed array
+    /// means "nothing reached".
     parent: Vec<NodeId>,
-    /// One bit per node: reached or a source.
-    seen: Vec<u64>,
     /// Each node's depth, built on demand.
     depth: OnceLock<Vec<u32>>,
 }
@@ -103,7 +102,7 @@ impl Reach {
 
     /// Whether `id` was reached or is a source.
     pub(crate) fn seen(&self, id: NodeId) -> bool {
-        self.seen.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+        self.parent.get(id as usize).is_some_and(|&p| p != 0)
     }
 
     /// The distance of `id` from the nearest source (`Some(0)` for a
@@ -133,12 +132,12 @@ impl Reach {
 
     /// The node `id` was reached from (itself for a source).
     pub(crate) fn parent(&self, id: NodeId) -> NodeId {
-        self.parent[id as usize]
+        self.parent[id as usize].wrapping_sub(1)
     }
 
     /// Whether `id` was reached (sources excluded).
     pub fn contains(&self, id: NodeId) -> bool {
-        self.seen(id) && self.parent[id as usize] != id
+        self.seen(id) && self.parent(id) != id
     }
 
     /// One shortest path from a source to `id`, both ends included; empty
@@ -149,8 +148,8 @@ impl Reach {
         }
         let mut path = vec![id];
         let mut at = id;
-        while self.parent[at as usize] != at {
-            at = self.parent[at as usize];
+        while self.parent(at) != at {
+            at = self.parent(at);
             path.push(at);
         }
         path.reverse();
@@ -199,8 +198,15 @@ impl Reach {
     }
 }
 
-/// A search's per-node state, shared by its levels: the visited bits, and
-/// the node each node was reached from.
+/// A search's per-node state, shared by its levels: the node each node was
+/// reached from, plus one (zero: not reached), and the visited bits.
+///
+/// The parents are the truth: a node is reached exactly when its entry is
+/// not zero. The bits are a copy for the levels that scan them 64 nodes at
+/// a time or set them from several threads (bottom-up, parallel top-down);
+/// the narrow levels ([`top_down_flat`]) mark the parents alone, and their
+/// nodes' bits are set before a level that reads the bits
+/// ([`Marks::set_bits`]). The result keeps the parents alone.
 struct Marks<'a> {
     visited: Vec<AtomicU64>,
     parent: &'a [AtomicU32],
@@ -211,7 +217,18 @@ impl Marks<'_> {
     /// caller's).
     #[inline]
     fn reach(&self, v: NodeId, u: NodeId) {
-        self.parent[v as usize].store(u, Relaxed);
+        // A view's ids are below `NodeId::MAX - 1` (its hash slots reserve
+        // the top two), so `u + 1` does not wrap.
+        self.parent[v as usize].store(u + 1, Relaxed);
+    }
+
+    /// Sets the visited bits of `nodes`, reached by narrow levels.
+    fn set_bits(&self, nodes: &[NodeId]) {
+        for &v in nodes {
+            let word = &self.visited[v as usize / 64];
+            // One thread: a plain load and store, no read-modify-write.
+            word.store(word.load(Relaxed) | 1 << (v % 64), Relaxed);
+        }
     }
 }
 
@@ -269,6 +286,9 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
     let mut explored: u64 = frontier.iter().map(|&s| u64::from(out.degree(s))).sum();
     // Edges out of the frontier (while it is a list).
     let mut frontier_edges = explored;
+    // `order[..synced]` have their visited bits set; the nodes after them
+    // were reached by narrow levels, which mark parents alone.
+    let mut synced = order.len();
     let mut bottom_up: Option<Vec<u64>> = None;
     // A narrow level's edge lists, and the frontier before last, kept from
     // level to level: a long, narrow search (a thousand levels) allocates
@@ -285,6 +305,7 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
             }
             let start = order.len();
             append_bits(&next, &mut order);
+            synced = order.len();
             levels.push(order.len());
             explored += count_edges;
             if (count as u64) < n as u64 / BETA {
@@ -298,6 +319,10 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
                 break;
             }
             let unexplored = total_edges.saturating_sub(explored);
+            if frontier.len() >= PARALLEL_FRONTIER {
+                marks.set_bits(&order[synced..]);
+                synced = order.len();
+            }
             if frontier.len() >= PARALLEL_FRONTIER && frontier_edges > unexplored / ALPHA {
                 let mut bits = vec![0u64; words];
                 for &f in &frontier {
@@ -314,7 +339,9 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
                 next.extend_from_slice(&scratch.0[..k]);
                 next
             } else {
-                top_down_step(out, &filter, &frontier, &marks)
+                let next = top_down_step(out, &filter, &frontier, &marks);
+                synced += next.len();
+                next
             };
             if next.is_empty() {
                 break;
@@ -326,9 +353,9 @@ pub(crate) fn bfs(view: &View, sources: &[NodeId], direction: crate::Direction, 
             spare = std::mem::replace(&mut frontier, next);
         }
     }
-    let seen = marks.visited.into_iter().map(AtomicU64::into_inner).collect();
+    drop(marks);
     order.shrink_to_fit();
-    Reach { order, levels, parent, seen, depth: OnceLock::new() }
+    Reach { order, levels, parent, depth: OnceLock::new() }
 }
 
 /// `values` as atomics, for the levels that store into them from several
@@ -375,12 +402,15 @@ fn top_down_step(out: &Csr, filter: &EdgeFilter, frontier: &[NodeId], marks: &Ma
 /// about every other edge on whether its target was seen, a coin toss.
 ///
 /// The frontier's edges are first laid out flat ([`gather`]). Then each
-/// edge's target and source are written back at slot `k` of the same lists,
-/// and `k` advances only when the target was unseen, so a seen target is
-/// overwritten by the next edge. Parents are then stored for the `k` new
-/// nodes alone: the first edge to reach a node wins. The lists are the
-/// caller's, kept between levels; the new nodes are the first `k` (returned)
-/// of the first.
+/// edge's target is written back at slot `k` of the same list, and `k`
+/// advances only when the target was unseen, so a seen target is
+/// overwritten by the next edge. The mark is the target's parent entry
+/// itself (stored unless already set: the first edge to reach a node
+/// wins), not its visited bit: consecutive edges mostly reach nearby ids,
+/// whose bits share a word, and a bit's load would wait for the store to
+/// that word one edge before (about three times slower). The lists are the
+/// caller's, kept between levels; the new nodes are the first `k`
+/// (returned) of the first. Their bits are left to [`Marks::set_bits`].
 fn top_down_flat(
     out: &Csr,
     filter: &EdgeFilter,
@@ -393,17 +423,13 @@ fn top_down_flat(
     let mut k = 0usize;
     for i in 0..edges {
         let (v, u) = (next[i], from[i]);
-        let (w, b) = (v as usize / 64, v % 64);
+        let entry = &marks.parent[v as usize];
         // Single-threaded: a plain load and store, no read-modify-write.
-        let word = marks.visited[w].load(Relaxed);
-        marks.visited[w].store(word | (1 << b), Relaxed);
+        let was = entry.load(Relaxed);
+        entry.store(if was == 0 { u + 1 } else { was }, Relaxed);
         // `k <= i`: the slot written was read already.
         next[k] = v;
-        from[k] = u;
-        k += ((!word >> b) & 1) as usize;
-    }
-    for (&v, &u) in next[..k].iter().zip(&from[..k]) {
-        marks.reach(v, u);
+        k += usize::from(was == 0);
     }
     k
 }
