@@ -250,9 +250,9 @@ impl ParamReach<'_> {
     }
 
     /// Whether param node `node` was reached: `node_depth(node).is_some()`,
-    /// answered from the reach's visited bits (a few hundred KB) when no
-    /// depth limit applies, rather than from its depths (four bytes a node,
-    /// indexed on first use).
+    /// answered from the reach's parent entries (which the search wrote)
+    /// when no depth limit applies, rather than from its depths (indexed
+    /// on first use).
     fn node_reached(&self, node: u32) -> bool {
         match &self.walk {
             Walk::Components { reach, max_depth: None } => self.refs.producers(node).iter().any(|&p| reach.seen(p)),
