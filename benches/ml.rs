@@ -27,8 +27,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use karma::core::{Component, EdgeKind, Graph, Key, ManualClock, OutputRef, Timestamp, Value};
 use karma::ml::{
     Adjacency, AnomalyConfig, Embeddings, FeatureConfig, FeatureExtractor, Flow, Rng, Sage, SageConfig, Splits,
-    Tolerance, TrainOptions, declared_vs_observed, export, recommend, scan_anomalies, scan_drift, stale_references,
-    train_unsupervised,
+    Tolerance, TrainOptions, Workspace, declared_vs_observed, export, recommend, scan_anomalies, scan_drift,
+    stale_references, train_unsupervised,
 };
 use karma::query::View;
 use ndarray::Array2;
@@ -199,6 +199,18 @@ fn inference(c: &mut Criterion) {
     group.sample_size(20).measurement_time(Duration::from_secs(10));
     group.bench_function("karma_full_graph", |b| {
         b.iter_with_large_drop(|| model.forward(black_box(x.view()), &adj).expect("forward"));
+    });
+    // Inference again and again, as a tool re-embedding every deployment
+    // does: the hidden layer's buffers kept in a workspace (the output
+    // still a fresh matrix each time, dropped inside the timing), then the
+    // output written into a kept matrix too.
+    let mut workspace = Workspace::default();
+    group.bench_function("karma_full_graph_workspace", |b| {
+        b.iter(|| model.forward_with(black_box(x.view()), &adj, &mut workspace).expect("forward"));
+    });
+    let mut out = Array2::zeros((adj.len(), model.outputs()));
+    group.bench_function("karma_full_graph_into", |b| {
+        b.iter(|| model.forward_into(black_box(x.view()), &adj, &mut workspace, out.view_mut()).expect("forward"));
     });
     group.bench_function("reference_dense_part_only", |b| {
         b.iter_with_large_drop(|| {

@@ -69,8 +69,8 @@ pub use predict::{Logistic, Scores};
 pub use recommend::{Suggestion, recommend};
 pub use rng::Rng;
 pub use sage::{
-    Aggregation, ConvCache, ConvGrads, Linear, LinearGrads, Sage, SageCache, SageConfig, SageConv, max_aggregate,
-    mean_aggregate,
+    Aggregation, ConvCache, ConvGrads, Linear, LinearGrads, Sage, SageCache, SageConfig, SageConv, Workspace,
+    max_aggregate, mean_aggregate,
 };
 
 pub use sample::{SampledBatch, sample_batch};

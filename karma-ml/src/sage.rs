@@ -16,7 +16,7 @@
 //! Weights are in torch's layout (`[out, in]`, `y = x Wᵀ + b`), so PyG
 //! state dicts load as they are.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray, Ix2, Zip};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, CowArray, Ix2, Zip};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -611,6 +611,21 @@ fn normalise_backward(raw: ArrayView2<'_, f32>, y: ArrayView2<'_, f32>, g: Array
     out
 }
 
+/// Buffers that [`Sage::forward_with`] reuses from one inference to the
+/// next: the hidden layers' outputs (two, used in turn). They keep the
+/// size of the largest inference run through them until dropped.
+#[derive(Clone, Debug, Default)]
+pub struct Workspace {
+    hidden: [Vec<f32>; 2],
+}
+
+impl Workspace {
+    /// The bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.hidden.iter().map(|h| h.capacity() * size_of::<f32>()).sum()
+    }
+}
+
 /// A stack of GraphSAGE layers with ReLU between them (none after the last).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sage {
@@ -660,7 +675,78 @@ impl Sage {
     }
 
     /// Full-graph inference: every node's output.
+    ///
+    /// Each hidden layer's output is a fresh `n × width` matrix, freed at
+    /// the end; to run inference again and again (every deployment, every
+    /// graph of a batch), keep a [`Workspace`] and call
+    /// [`forward_with`](Self::forward_with), which reuses them.
     pub fn forward(&self, x: ArrayView2<'_, f32>, adj: &Adjacency) -> Result<Array2<f32>> {
+        self.forward_with(x, adj, &mut Workspace::default())
+    }
+
+    /// [`forward`](Self::forward), with the hidden layers' outputs held in
+    /// `workspace` and reused from call to call: a large hidden matrix
+    /// freshly allocated is often fresh memory, and the kernel's first
+    /// touch of each page (a fault, and zeroing it) cost 13–40% of a
+    /// 100,000-node inference here, depending on what the allocator had
+    /// done with the memory freed before (see `docs/performance.md`). With
+    /// [`forward_into`](Self::forward_into) the output is reused too.
+    ///
+    /// ```
+    /// use karma_ml::{Adjacency, Flow, Sage, SageConfig, Workspace};
+    /// use ndarray::Array2;
+    ///
+    /// let adj = Adjacency::from_edges(3, &[(0, 1), (1, 2)], Flow::SourceToTarget)?;
+    /// let model = Sage::new(&[4, 8, 2], SageConfig::default(), 7)?;
+    /// let mut workspace = Workspace::default();
+    /// for seed in 0..3 {
+    ///     let x = Array2::from_elem((3, 4), seed as f32);
+    ///     let y = model.forward_with(x.view(), &adj, &mut workspace)?;
+    ///     assert_eq!(y, model.forward(x.view(), &adj)?);
+    /// }
+    /// # Ok::<(), karma_ml::MlError>(())
+    /// ```
+    pub fn forward_with(
+        &self,
+        x: ArrayView2<'_, f32>,
+        adj: &Adjacency,
+        workspace: &mut Workspace,
+    ) -> Result<Array2<f32>> {
+        let Some(last) = self.layers.last() else {
+            return Err(MlError::Invalid("a model needs at least one layer".into()));
+        };
+        let mut out = Array2::zeros((adj.len(), last.outputs()));
+        self.forward_into(x, adj, workspace, out.view_mut())?;
+        Ok(out)
+    }
+
+    /// [`forward_with`](Self::forward_with), writing every node's output
+    /// into `out` (`nodes × outputs`), so that a loop of inferences
+    /// allocates nothing once its buffers have grown. Every element of
+    /// `out` is overwritten.
+    ///
+    /// ```
+    /// use karma_ml::{Adjacency, Flow, Sage, SageConfig, Workspace};
+    /// use ndarray::Array2;
+    ///
+    /// let adj = Adjacency::from_edges(3, &[(0, 1), (1, 2)], Flow::SourceToTarget)?;
+    /// let model = Sage::new(&[4, 8, 2], SageConfig::default(), 7)?;
+    /// let x = Array2::from_elem((3, 4), 0.5f32);
+    /// let mut out = Array2::from_elem((3, 2), f32::NAN);
+    /// model.forward_into(x.view(), &adj, &mut Workspace::default(), out.view_mut())?;
+    /// assert_eq!(out, model.forward(x.view(), &adj)?);
+    /// // The wrong shape is an error, not a panic.
+    /// let mut small = Array2::zeros((2, 2));
+    /// assert!(model.forward_into(x.view(), &adj, &mut Workspace::default(), small.view_mut()).is_err());
+    /// # Ok::<(), karma_ml::MlError>(())
+    /// ```
+    pub fn forward_into(
+        &self,
+        x: ArrayView2<'_, f32>,
+        adj: &Adjacency,
+        workspace: &mut Workspace,
+        mut out: ArrayViewMut2<'_, f32>,
+    ) -> Result<()> {
         let n = adj.len();
         let Some(first) = self.layers.first() else {
             return Err(MlError::Invalid("a model needs at least one layer".into()));
@@ -673,18 +759,39 @@ impl Sage {
                 w[1].inputs()
             )));
         }
+        let (last, rest) = self.layers.split_last().expect("checked above");
+        if out.dim() != (n, last.outputs()) {
+            return Err(MlError::Shape(format!(
+                "an output of {:?} for {n} nodes and {} outputs",
+                out.dim(),
+                last.outputs()
+            )));
+        }
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
-        let mut hidden: Option<Vec<f32>> = None;
-        let (last, rest) = self.layers.split_last().expect("checked above");
+        // Each hidden layer reads the one before from `input` and writes
+        // `output`, then they swap. The first product of every row replaces
+        // what the row held, so a reused buffer needs no clearing.
+        let [a, b] = &mut workspace.hidden;
+        let (mut input, mut output) = (a, b);
+        let mut fed = false;
         for layer in rest {
-            let mut out = vec![0.0; n * layer.outputs()];
-            layer.infer_into(hidden.as_deref().unwrap_or(xs), adj, true, &mut out);
-            hidden = Some(out);
+            output.resize(n * layer.outputs(), 0.0);
+            layer.infer_into(if fed { input } else { xs }, adj, true, output);
+            std::mem::swap(&mut input, &mut output);
+            fed = true;
         }
-        let mut out = Array2::zeros((n, last.outputs()));
-        last.infer_into(hidden.as_deref().unwrap_or(xs), adj, false, out.as_slice_mut().expect("standard layout"));
-        Ok(out)
+        let input = if fed { input.as_slice() } else { xs };
+        if let Some(slice) = out.as_slice_mut() {
+            last.infer_into(input, adj, false, slice);
+        } else {
+            // A view that is not one row-major stretch (a transposed or
+            // strided matrix): computed apart, then copied in.
+            let mut apart = vec![0.0; n * last.outputs()];
+            last.infer_into(input, adj, false, &mut apart);
+            out.assign(&ArrayView2::from_shape((n, last.outputs()), &apart).expect("sized above"));
+        }
+        Ok(())
     }
 
     /// The forward pass, keeping what [`backward`](Self::backward) needs.

@@ -2,7 +2,7 @@
 //! never written out whole) against a naive per-node model in f64, and
 //! against the training forward pass, on graphs of several blocks.
 
-use karma_ml::{Adjacency, Aggregation, Flow, Linear, Rng, Sage, SageConfig, SageConv};
+use karma_ml::{Adjacency, Aggregation, Flow, Linear, Rng, Sage, SageConfig, SageConv, Workspace};
 use ndarray::{Array1, Array2};
 use proptest::prelude::*;
 
@@ -110,6 +110,21 @@ proptest! {
                 prop_assert!((f64::from(g) - w).abs() <= 1e-4 * (1.0 + w.abs()), "{} against {}", g, w);
             }
         }
+        // The same through a workspace that an inference of other sizes
+        // left holding its numbers, and into an output that is not one
+        // row-major stretch (a transposed view).
+        let mut workspace = Workspace::default();
+        let other = Sage::new(&[3, 23, 17, 5], config, seed ^ 1).unwrap();
+        let m = n + 37;
+        let other_edges: Vec<(u32, u32)> = (0..m * 2).map(|_| (rng.below(m) as u32, rng.below(m) as u32)).collect();
+        let other_adj = Adjacency::from_edges(m, &other_edges, Flow::SourceToTarget).unwrap();
+        let other_x = Array2::from_shape_simple_fn((m, 3), || rng.symmetric(1.0));
+        other.forward_with(other_x.view(), &other_adj, &mut workspace).unwrap();
+        prop_assert!(workspace.heap_bytes() > 0);
+        prop_assert_eq!(&model.forward_with(x.view(), &adj, &mut workspace).unwrap(), &got);
+        let mut transposed = Array2::from_elem((*dims.last().unwrap(), n), f32::NAN);
+        model.forward_into(x.view(), &adj, &mut workspace, transposed.view_mut().reversed_axes()).unwrap();
+        prop_assert_eq!(transposed.t(), got.view());
         let cached = model.forward_cached(x.view(), &adj).unwrap();
         for (g, c) in got.iter().zip(cached.output()) {
             prop_assert!((g - c).abs() <= 1e-5 * (1.0 + c.abs()), "{} against the training pass's {}", g, c);
@@ -124,6 +139,20 @@ fn a_model_without_layers_is_a_typed_error() {
     let empty = Sage { layers: Vec::new() };
     assert!(matches!(empty.forward(x.view(), &adj), Err(karma_ml::MlError::Invalid(_))));
     assert!(matches!(empty.forward_cached(x.view(), &adj), Err(karma_ml::MlError::Invalid(_))));
+    let mut out = Array2::zeros((2, 2));
+    let mut workspace = Workspace::default();
+    assert!(matches!(
+        empty.forward_into(x.view(), &adj, &mut workspace, out.view_mut()),
+        Err(karma_ml::MlError::Invalid(_))
+    ));
+    // An output of the wrong shape is refused, and left as it was.
+    let model = Sage::new(&[3, 4, 2], SageConfig::default(), 1).unwrap();
+    let mut wrong = Array2::from_elem((2, 3), 7.0f32);
+    assert!(matches!(
+        model.forward_into(x.view(), &adj, &mut workspace, wrong.view_mut()),
+        Err(karma_ml::MlError::Shape(_))
+    ));
+    assert_eq!(wrong, Array2::from_elem((2, 3), 7.0f32));
     // Layers whose sizes do not chain are refused too.
     let mut model = Sage::new(&[3, 4, 2], SageConfig::default(), 1).unwrap();
     model.layers[1] = Sage::new(&[5, 2], SageConfig::default(), 1).unwrap().layers.remove(0);
