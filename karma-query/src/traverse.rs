@@ -407,8 +407,9 @@ fn top_down_step(out: &Csr, filter: &EdgeFilter, frontier: &[NodeId], marks: &Ma
 /// overwritten by the next edge. The mark is the target's parent entry
 /// itself (stored unless already set: the first edge to reach a node
 /// wins), not its visited bit: consecutive edges mostly reach nearby ids,
-/// whose bits share a word, and a bit's load would wait for the store to
-/// that word one edge before (about three times slower). The lists are the
+/// whose bits share a word, so each bit's load waited for the store the
+/// edge before had made to that word (perf put most of the local search's
+/// time on that load). The lists are the
 /// caller's, kept between levels; the new nodes are the first `k`
 /// (returned) of the first. Their bits are left to [`Marks::set_bits`].
 fn top_down_flat(
